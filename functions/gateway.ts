@@ -1,0 +1,200 @@
+// Gateway middleware: request id, JSON access log, CORS, body limit, and authentication of the four token
+// kinds. Token checks are routed to the object that owns the token (the tenant's queue for API keys, the
+// worker's fleet shard for worker tokens) and cached per isolate for a few seconds, so revocation takes
+// effect everywhere within AUTH_CACHE_MS while hot paths make no extra call on a warm cache.
+
+import { and, eq, gt, isNull, or } from "drizzle-orm";
+import type { Context, MiddlewareHandler } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { cors } from "hono/cors";
+import { joinTokens } from "../db/schema.ts";
+import { parseToken, sha256Hex, timingSafeEqualHex } from "../src/domain/ids.ts";
+import { GantryError } from "../src/errors.ts";
+import { withDb } from "../src/lib/pg.ts";
+import { fleetStub, shardOfWorker, tenantStub } from "../src/stubs.ts";
+import type { HonoEnv, Principal } from "./hono-env.ts";
+import { problem } from "./problem.ts";
+
+export const AUTH_CACHE_MS = 3000;
+const CACHE_MAX = 20_000;
+const cache = new Map<string, { p: Principal | null; exp: number }>();
+
+/** Test hook: forget cached credentials (a revocation then takes effect at once in this isolate). */
+export function clearAuthCache(): void {
+  cache.clear();
+}
+
+export const requestId: MiddlewareHandler<HonoEnv> = async (c, next) => {
+  const given = c.req.header("x-request-id");
+  const id = given && /^[\w.:-]{1,128}$/.test(given) ? given : crypto.randomUUID();
+  c.set("requestId", id);
+  c.set("principal", null);
+  c.set("authError", null);
+  const started = Date.now();
+  await next();
+  c.header("x-request-id", id);
+  if (c.env.LOG_REQUESTS !== "0") {
+    const p = c.get("principal");
+    // Never the Authorization header, query strings or bodies: they can carry secrets.
+    console.log(
+      JSON.stringify({
+        t: new Date().toISOString(),
+        level: "info",
+        msg: "request",
+        requestId: id,
+        method: c.req.method,
+        path: new URL(c.req.url).pathname,
+        status: c.res.status,
+        ms: Date.now() - started,
+        actor: p ? `${p.kind}:${p.id}` : null,
+      }),
+    );
+  }
+};
+
+export const corsFromEnv: MiddlewareHandler<HonoEnv> = async (c, next) => {
+  const origins = (c.env.CORS_ORIGINS ?? "")
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+  if (origins.length === 0) return next();
+  return cors({
+    origin: origins.includes("*") ? "*" : origins,
+    allowHeaders: ["Authorization", "Content-Type", "Idempotency-Key", "X-Request-Id"],
+    exposeHeaders: ["X-Request-Id", "Retry-After"],
+    maxAge: 600,
+  })(c, next);
+};
+
+export const BODY_LIMIT = 64 * 1024;
+
+export const limitBody: MiddlewareHandler<HonoEnv> = bodyLimit({
+  maxSize: BODY_LIMIT,
+  onError: (c) =>
+    problem(c as Context<HonoEnv>, "PayloadTooLarge", `request body exceeds ${BODY_LIMIT} bytes (64 KiB)`),
+});
+
+/** Resolves the bearer token (if any) to a principal. Never rejects: the route guards decide. */
+export const authenticate: MiddlewareHandler<HonoEnv> = async (c, next) => {
+  const header = c.req.header("authorization");
+  if (header) {
+    const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
+    if (!m) c.set("authError", "Authorization header must be 'Bearer <token>'");
+    else {
+      const p = await resolve(c, m[1]!);
+      if (p) c.set("principal", p);
+      else c.set("authError", "token is not valid");
+    }
+  }
+  await next();
+};
+
+let adminHash: { token: string; hash: string } | null = null;
+
+async function adminTokenHash(token: string): Promise<string> {
+  if (adminHash?.token !== token) adminHash = { token, hash: await sha256Hex(token) };
+  return adminHash.hash;
+}
+
+async function resolve(c: Context<HonoEnv>, token: string): Promise<Principal | null> {
+  const hash = await sha256Hex(token);
+  // Compare digests in constant time: equal lengths whatever the token, and no early exit.
+  if (c.env.ADMIN_TOKEN && timingSafeEqualHex(hash, await adminTokenHash(c.env.ADMIN_TOKEN))) {
+    return { kind: "admin", id: "admin" };
+  }
+  const parsed = parseToken(token);
+  if (!parsed) return null;
+  const now = Date.now();
+  const hit = cache.get(hash);
+  if (hit && hit.exp > now) return hit.p;
+  let p: Principal | null = null;
+  if (parsed.kind === "tenant") {
+    const k = await tenantStub(c.env, parsed.owner).authenticate(hash);
+    if (k) p = { kind: "tenant", id: k.keyId, ...k, keyHash: hash };
+  } else if (parsed.kind === "worker") {
+    const shard = shardOfWorker(parsed.owner);
+    if (shard && (await fleetStub(c.env, shard).authenticate(parsed.owner, hash))) {
+      p = { kind: "worker", id: parsed.owner, workerId: parsed.owner, shard, tokenHash: hash };
+    }
+  } else {
+    const rows = await withDb(c.env, (db) =>
+      db
+        .select({ id: joinTokens.id })
+        .from(joinTokens)
+        .where(
+          and(
+            eq(joinTokens.hash, hash),
+            eq(joinTokens.poolId, parsed.owner),
+            isNull(joinTokens.revokedAt),
+            or(isNull(joinTokens.expiresAt), gt(joinTokens.expiresAt, new Date())),
+          ),
+        ),
+    );
+    if (rows[0]) p = { kind: "join", id: rows[0].id, poolId: parsed.owner, tokenHash: hash };
+  }
+  if (cache.size >= CACHE_MAX) cache.clear();
+  cache.set(hash, { p, exp: now + AUTH_CACHE_MS });
+  return p;
+}
+
+// ---------------------------------------------------------------- guards
+
+function unauthenticated(c: Context<HonoEnv>): never {
+  throw new GantryError(
+    "Unauthorized",
+    c.get("authError") ?? "missing bearer token: send 'Authorization: Bearer <token>'",
+  );
+}
+
+type Kind = Principal["kind"];
+
+/** 401 without a valid token; 403 when the token is valid but of a kind this route does not accept. */
+export function allow(...kinds: Kind[]): MiddlewareHandler<HonoEnv> {
+  return async (c, next) => {
+    const p = c.get("principal");
+    if (!p) unauthenticated(c);
+    if (!kinds.includes(p.kind)) {
+      throw new GantryError("Forbidden", `this route is not available to ${describe(p)}`);
+    }
+    await next();
+  };
+}
+
+/** Tenant keys with at least `role` (admin ⊇ member). */
+export function tenantRole(role: "member" | "admin"): MiddlewareHandler<HonoEnv> {
+  return async (c, next) => {
+    const p = c.get("principal");
+    if (!p) unauthenticated(c);
+    if (p.kind !== "tenant")
+      throw new GantryError("Forbidden", `this route needs a tenant API key, not ${describe(p)}`);
+    if (role === "admin" && p.role !== "admin") {
+      throw new GantryError("Forbidden", "this route needs a tenant key with role admin");
+    }
+    await next();
+  };
+}
+
+function describe(p: Principal): string {
+  switch (p.kind) {
+    case "admin":
+      return "the platform admin token";
+    case "tenant":
+      return `a tenant key (role ${p.role})`;
+    case "worker":
+      return "a worker token";
+    case "join":
+      return "a join token";
+  }
+}
+
+export function tenantOf(c: Context<HonoEnv>): Extract<Principal, { kind: "tenant" }> {
+  const p = c.get("principal");
+  if (p?.kind !== "tenant") throw new GantryError("Forbidden", "this route needs a tenant API key");
+  return p;
+}
+
+export function actorOf(c: Context<HonoEnv>): string {
+  const p = c.get("principal");
+  if (!p) return "anonymous";
+  return p.kind === "tenant" ? `key:${p.keyId}` : `${p.kind}:${p.id}`;
+}

@@ -1,0 +1,469 @@
+// Fleet: pools and join tokens (admin), worker registration (join token), and the agent's calls (worker
+// token, own worker id only): heartbeat, status, live channel, drain, deregister.
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { and, asc, eq, isNull } from "drizzle-orm";
+import type { Context } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { joinTokens, pools, workers } from "../db/schema.ts";
+import { makeToken, newId, sha256Hex, ulid } from "../src/domain/ids.ts";
+import { config } from "../src/env.ts";
+import { GantryError, unwrap } from "../src/errors.ts";
+import { withDb } from "../src/lib/pg.ts";
+import { allShards, fleetStub, schedulerStub, shardName, shardOfWorker } from "../src/stubs.ts";
+import { allow } from "./gateway.ts";
+import type { HonoEnv } from "./hono-env.ts";
+import { problem } from "./problem.ts";
+import { body, errorsWith, IdParam, json, Loose, PoolId } from "./schemas.ts";
+import { audit } from "./tenants.ts";
+import { validationHook } from "./validation.ts";
+
+export const workersApp = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook });
+const admin = allow("admin");
+const worker = allow("worker");
+
+/** Reports carry output tails (64 KiB each), so they get a larger body limit than the 64 KiB default. */
+const reportLimit = (bytes: number) =>
+  bodyLimit({
+    maxSize: bytes,
+    onError: (c) => problem(c as Context<HonoEnv>, "PayloadTooLarge", `request body exceeds ${bytes} bytes`),
+  });
+
+/** A worker token acts only on its own worker; another worker's id is simply not found. */
+function selfWorker(c: Context<HonoEnv>, id: string) {
+  const p = c.get("principal");
+  if (p?.kind !== "worker") throw new GantryError("Forbidden", "this route needs a worker token");
+  if (p.workerId !== id) throw new GantryError("NotFound", `no worker ${id}`);
+  return p;
+}
+
+// ---------------------------------------------------------------- pools and join tokens
+
+const Pool = z.object({ id: z.string(), name: z.string(), createdAt: z.string() }).openapi("Pool");
+
+workersApp.openapi(
+  createRoute({
+    method: "post",
+    path: "/v1/pools",
+    tags: ["fleet"],
+    summary: "Create a worker pool",
+    middleware: [admin] as const,
+    request: { body: body(z.strictObject({ id: PoolId, name: z.string().min(1).max(200).optional() })) },
+    responses: { 201: json(Pool, "Created"), ...errorsWith([409, "A pool with this id exists"]) },
+  }),
+  async (c) => {
+    const input = c.req.valid("json");
+    const row = await withDb(c.env, (db) =>
+      db.transaction(async (tx) => {
+        const [p] = await tx
+          .insert(pools)
+          .values({ id: input.id, name: input.name ?? input.id })
+          .onConflictDoNothing()
+          .returning();
+        if (!p) throw new GantryError("AlreadyExists", `pool ${input.id} already exists`);
+        await audit(tx, c, "pool.create", null, p.id);
+        return p;
+      }),
+    );
+    return c.json({ id: row.id, name: row.name, createdAt: row.createdAt.toISOString() }, 201);
+  },
+);
+
+workersApp.openapi(
+  createRoute({
+    method: "get",
+    path: "/v1/pools",
+    tags: ["fleet"],
+    summary: "List pools",
+    middleware: [admin] as const,
+    responses: { 200: json(z.object({ items: z.array(Pool) }), "Pools"), ...errorsWith() },
+  }),
+  async (c) => {
+    const rows = await withDb(c.env, (db) => db.select().from(pools).orderBy(asc(pools.id)));
+    return c.json(
+      { items: rows.map((p) => ({ id: p.id, name: p.name, createdAt: p.createdAt.toISOString() })) },
+      200,
+    );
+  },
+);
+
+workersApp.openapi(
+  createRoute({
+    method: "post",
+    path: "/v1/pools/{id}/join-tokens",
+    tags: ["fleet"],
+    summary: "Create a join token for agents of this pool (shown once)",
+    middleware: [admin] as const,
+    request: {
+      params: IdParam("id", "h100-east"),
+      body: {
+        required: false,
+        content: {
+          "application/json": {
+            schema: z.strictObject({
+              ttlSeconds: z
+                .number()
+                .int()
+                .min(60)
+                .max(365 * 86400)
+                .optional()
+                .openapi({ description: "Expiry; no expiry when absent" }),
+            }),
+          },
+        },
+      },
+    },
+    responses: {
+      201: json(
+        z.object({ id: z.string(), poolId: z.string(), token: z.string(), expiresAt: z.string().nullable() }),
+        "Created",
+      ),
+      ...errorsWith(),
+    },
+  }),
+  async (c) => {
+    const { id } = c.req.valid("param");
+    const ttl = c.req.valid("json")?.ttlSeconds;
+    const token = makeToken("join", id);
+    const expiresAt = ttl ? new Date(Date.now() + ttl * 1000) : null;
+    const row = await withDb(c.env, (db) =>
+      db.transaction(async (tx) => {
+        const [p] = await tx.select().from(pools).where(eq(pools.id, id));
+        if (!p) throw new GantryError("NotFound", `no pool ${id}`);
+        const [t] = await tx
+          .insert(joinTokens)
+          .values({ id: newId("jt"), poolId: id, hash: await sha256Hex(token), expiresAt })
+          .returning();
+        await audit(tx, c, "join-token.create", null, t!.id, { poolId: id });
+        return t!;
+      }),
+    );
+    return c.json({ id: row.id, poolId: id, token, expiresAt: expiresAt?.toISOString() ?? null }, 201);
+  },
+);
+
+workersApp.openapi(
+  createRoute({
+    method: "delete",
+    path: "/v1/pools/{id}/join-tokens/{tokenId}",
+    tags: ["fleet"],
+    summary: "Revoke a join token (registered workers keep their own tokens)",
+    middleware: [admin] as const,
+    request: {
+      params: z.object({
+        id: z
+          .string()
+          .max(200)
+          .openapi({ param: { name: "id", in: "path" } }),
+        tokenId: z
+          .string()
+          .max(200)
+          .openapi({ param: { name: "tokenId", in: "path" } }),
+      }),
+    },
+    responses: { 204: { description: "Revoked" }, ...errorsWith() },
+  }),
+  async (c) => {
+    const { id, tokenId } = c.req.valid("param");
+    await withDb(c.env, (db) =>
+      db.transaction(async (tx) => {
+        const [t] = await tx
+          .update(joinTokens)
+          .set({ revokedAt: new Date() })
+          .where(and(eq(joinTokens.id, tokenId), eq(joinTokens.poolId, id), isNull(joinTokens.revokedAt)))
+          .returning();
+        if (!t) throw new GantryError("NotFound", `no active join token ${tokenId} in pool ${id}`);
+        await audit(tx, c, "join-token.revoke", null, tokenId, { poolId: id });
+      }),
+    );
+    return c.body(null, 204);
+  },
+);
+
+// ---------------------------------------------------------------- registration
+
+const GpuIn = z.strictObject({
+  index: z.number().int().min(0).max(255),
+  model: z.string().min(1).max(128),
+  type: z
+    .string()
+    .min(1)
+    .max(64)
+    .optional()
+    .openapi({ description: "GPU type (H100); defaults to the model string" }),
+  memoryMiB: z.number().int().min(0).max(10_000_000).optional(),
+  uuid: z.string().max(128).optional(),
+});
+
+workersApp.openapi(
+  createRoute({
+    method: "post",
+    path: "/v1/workers/register",
+    tags: ["fleet"],
+    summary: "Register an agent (join token) and receive its worker token",
+    middleware: [allow("join")] as const,
+    request: {
+      body: body(
+        z.strictObject({
+          hostname: z.string().min(1).max(255),
+          gpus: z
+            .array(GpuIn)
+            .min(1)
+            .max(64)
+            .refine((g) => new Set(g.map((x) => x.index)).size === g.length, "GPU indices must be unique"),
+          labels: z.record(z.string().max(63), z.string().max(256)).default({}),
+          agentVersion: z.string().max(64).optional(),
+        }),
+      ),
+    },
+    responses: {
+      201: json(
+        z.object({
+          workerId: z.string(),
+          token: z.string(),
+          poolId: z.string(),
+          heartbeatIntervalSeconds: z.number().int(),
+          leaseTtlSeconds: z.number().int(),
+        }),
+        "Registered; the token is shown once",
+      ),
+      ...errorsWith(),
+    },
+  }),
+  async (c) => {
+    const p = c.get("principal");
+    if (p?.kind !== "join") throw new GantryError("Forbidden", "registration needs a join token");
+    const input = c.req.valid("json");
+    const cfg = config(c.env);
+    const shard = Math.floor(Math.random() * cfg.fleetShards);
+    const workerId = `w-${String(shard).padStart(2, "0")}-${ulid().toLowerCase()}`;
+    const token = makeToken("worker", workerId);
+    const gpus = input.gpus.map((g) => ({
+      index: g.index,
+      model: g.model,
+      type: g.type ?? g.model,
+      memoryMiB: g.memoryMiB ?? null,
+      uuid: g.uuid ?? null,
+    }));
+    const now = new Date();
+    await withDb(c.env, (db) =>
+      db.transaction(async (tx) => {
+        await tx.insert(workers).values({
+          id: workerId,
+          poolId: p.poolId,
+          hostname: input.hostname,
+          gpus,
+          labels: input.labels,
+          state: "starting",
+          registeredAt: now,
+          lastSeenAt: now,
+          updatedAt: now,
+          version: 0,
+        });
+        await audit(tx, c, "worker.register", null, workerId, { poolId: p.poolId, hostname: input.hostname });
+      }),
+    );
+    await fleetStub(c.env, shardName(shard)).register({
+      id: workerId,
+      poolId: p.poolId,
+      hostname: input.hostname,
+      tokenHash: await sha256Hex(token),
+      gpus,
+      labels: input.labels,
+      agentVersion: input.agentVersion ?? null,
+    });
+    return c.json(
+      {
+        workerId,
+        token,
+        poolId: p.poolId,
+        heartbeatIntervalSeconds: cfg.heartbeatSeconds,
+        leaseTtlSeconds: cfg.leaseTtlSeconds,
+      },
+      201,
+    );
+  },
+);
+
+// ---------------------------------------------------------------- agent calls
+
+const WorkerIdParam = IdParam("id", "w-03-01jd9r2v6m3x4c5b6n7p8q9r0s");
+const Update = z.strictObject({
+  jobId: z.string().max(200),
+  lease: z.number().int().min(0),
+  state: z.enum(["running", "succeeded", "failed", "cancelled"]),
+  exitCode: z.number().int().nullable().optional(),
+  message: z.string().max(4096).nullable().optional(),
+  reason: z.string().max(64).nullable().optional(),
+  logTail: z.string().max(70_000).nullable().optional(),
+});
+const Assignment = z
+  .object({ jobId: z.string(), lease: z.number().int(), gpuIndices: z.array(z.number().int()), spec: Loose })
+  .openapi("Assignment");
+
+workersApp.openapi(
+  createRoute({
+    method: "post",
+    path: "/v1/workers/{id}/heartbeat",
+    tags: ["fleet"],
+    summary: "Heartbeat: what the agent runs and a batch of transitions; returns new work, cancels, drain",
+    middleware: [worker, reportLimit(8 * 1024 * 1024)] as const,
+    request: {
+      params: WorkerIdParam,
+      body: body(
+        z.strictObject({
+          running: z.array(z.strictObject({ jobId: z.string().max(200), lease: z.number().int() })).max(4096),
+          updates: z.array(Update).max(2000).optional(),
+        }),
+      ),
+    },
+    responses: {
+      200: json(
+        z.object({
+          assignments: z.array(Assignment),
+          cancel: z.array(z.string()),
+          drain: z.boolean(),
+          rejected: z.array(z.object({ jobId: z.string(), code: z.string(), message: z.string() })),
+        }),
+        "Work for the agent",
+      ),
+      ...errorsWith(),
+    },
+  }),
+  async (c) => {
+    const { id } = c.req.valid("param");
+    const p = selfWorker(c, id);
+    const r = unwrap(await fleetStub(c.env, p.shard).heartbeat(id, p.tokenHash, c.req.valid("json")));
+    return c.json(
+      { assignments: r.assignments, cancel: r.cancel, drain: r.drain, rejected: r.rejected },
+      200,
+    );
+  },
+);
+
+workersApp.openapi(
+  createRoute({
+    method: "post",
+    path: "/v1/workers/{id}/jobs/{jobId}/status",
+    tags: ["fleet"],
+    summary: "Report one job's transition (fenced by its lease: an old lease is refused with 409)",
+    middleware: [worker, reportLimit(256 * 1024)] as const,
+    request: {
+      params: z.object({
+        id: z
+          .string()
+          .max(200)
+          .openapi({ param: { name: "id", in: "path" } }),
+        jobId: z
+          .string()
+          .max(200)
+          .openapi({ param: { name: "jobId", in: "path" } }),
+      }),
+      body: body(Update.omit({ jobId: true })),
+    },
+    responses: {
+      200: json(z.object({ jobId: z.string(), state: z.string() }), "Accepted"),
+      ...errorsWith([409, "Stale lease or a transition the job's state does not allow"]),
+    },
+  }),
+  async (c) => {
+    const { id, jobId } = c.req.valid("param");
+    const p = selfWorker(c, id);
+    const r = unwrap(
+      await fleetStub(c.env, p.shard).report(id, p.tokenHash, { jobId, ...c.req.valid("json") }),
+    );
+    return c.json({ jobId, state: r.state }, 200);
+  },
+);
+
+workersApp.openapi(
+  createRoute({
+    method: "get",
+    path: "/v1/workers/{id}/connect",
+    tags: ["fleet"],
+    summary: "Live channel (WebSocket): assignments, cancels and drain pushed as they happen",
+    middleware: [worker] as const,
+    request: { params: WorkerIdParam },
+    responses: {
+      101: { description: "Switching protocols" },
+      426: { description: "Upgrade: websocket required" },
+      ...errorsWith(),
+    },
+  }),
+  async (c) => {
+    const { id } = c.req.valid("param");
+    const p = selfWorker(c, id);
+    if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
+      throw new GantryError("BadRequest", "this route needs a WebSocket upgrade (Upgrade: websocket)");
+    }
+    const headers = new Headers(c.req.raw.headers);
+    headers.delete("authorization");
+    headers.set("x-gantry-worker", id);
+    headers.set("x-gantry-token-hash", p.tokenHash);
+    return fleetStub(c.env, p.shard).fetch(new Request(c.req.raw.url, { headers }));
+  },
+);
+
+workersApp.openapi(
+  createRoute({
+    method: "post",
+    path: "/v1/workers/{id}/drain",
+    tags: ["fleet"],
+    summary: "Drain a worker: no new work; running jobs finish (platform admin or the worker itself)",
+    middleware: [allow("admin", "worker")] as const,
+    request: { params: WorkerIdParam },
+    responses: { 200: json(Loose.openapi("Worker"), "Draining"), ...errorsWith() },
+  }),
+  async (c) => {
+    const { id } = c.req.valid("param");
+    if (c.get("principal")?.kind === "worker") selfWorker(c, id);
+    const shard = shardOfWorker(id);
+    if (!shard) throw new GantryError("NotFound", `no worker ${id}`);
+    const r = unwrap(await fleetStub(c.env, shard).drain(id));
+    return c.json(r.worker as unknown as Record<string, unknown>, 200);
+  },
+);
+
+workersApp.openapi(
+  createRoute({
+    method: "post",
+    path: "/v1/workers/{id}/deregister",
+    tags: ["fleet"],
+    summary: "The agent leaves; jobs it still holds go back to their queues",
+    middleware: [worker] as const,
+    request: { params: WorkerIdParam },
+    responses: { 200: json(z.object({ requeued: z.number().int() }), "Left"), ...errorsWith() },
+  }),
+  async (c) => {
+    const { id } = c.req.valid("param");
+    const p = selfWorker(c, id);
+    const r = unwrap(await fleetStub(c.env, p.shard).deregister(id, p.tokenHash));
+    return c.json({ requeued: r.requeued }, 200);
+  },
+);
+
+workersApp.openapi(
+  createRoute({
+    method: "get",
+    path: "/v1/workers",
+    tags: ["fleet"],
+    summary: "All workers with their GPUs, state and leases (live, from the fleet shards)",
+    middleware: [admin] as const,
+    responses: { 200: json(z.object({ items: z.array(Loose) }), "Workers"), ...errorsWith() },
+  }),
+  async (c) => {
+    const lists = await Promise.all(allShards(c.env).map((s) => fleetStub(c.env, s).listWorkers()));
+    return c.json({ items: lists.flat() as unknown as Record<string, unknown>[] }, 200);
+  },
+);
+
+workersApp.openapi(
+  createRoute({
+    method: "get",
+    path: "/v1/scheduler",
+    tags: ["fleet"],
+    summary: "Scheduler state: passes, placements, demand by tenant",
+    middleware: [admin] as const,
+    responses: { 200: json(Loose.openapi("SchedulerState"), "Scheduler"), ...errorsWith() },
+  }),
+  async (c) => c.json((await schedulerStub(c.env).getStats()) as unknown as Record<string, unknown>, 200),
+);

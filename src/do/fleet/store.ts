@@ -1,0 +1,179 @@
+// Fleet shard storage: its workers (liveness, GPUs, token hash) and the leases they hold. The lease table is
+// the truth about which GPUs are busy; free capacity is derived from it, never counted separately.
+import type { WorkerCapacity } from "../../domain/capacity.ts";
+import { gpuTypeKey } from "../../domain/job.ts";
+import type { WorkerRecord } from "../../lib/history.ts";
+import { all, first } from "../../lib/sql.ts";
+
+export const FLEET_SCHEMA: readonly string[] = [
+  `CREATE TABLE workers (
+    id TEXT PRIMARY KEY,
+    pool_id TEXT NOT NULL,
+    hostname TEXT NOT NULL,
+    token_hash TEXT NOT NULL,
+    gpus TEXT NOT NULL,
+    labels TEXT NOT NULL,
+    agent_version TEXT,
+    state TEXT NOT NULL,
+    drain INTEGER NOT NULL DEFAULT 0,
+    registered_at INTEGER NOT NULL,
+    last_seen INTEGER NOT NULL,
+    suspect_at INTEGER,
+    dead_at INTEGER,
+    version INTEGER NOT NULL
+  )`,
+  "CREATE INDEX workers_suspect ON workers (suspect_at) WHERE suspect_at IS NOT NULL",
+  "CREATE INDEX workers_dead ON workers (dead_at) WHERE dead_at IS NOT NULL",
+  `CREATE TABLE leases (
+    job_id TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL,
+    lease INTEGER NOT NULL,
+    worker_id TEXT NOT NULL,
+    gpu_indices TEXT NOT NULL,
+    gpu_type TEXT NOT NULL,
+    assignment TEXT NOT NULL,
+    state TEXT NOT NULL,
+    delivered_at INTEGER,
+    missing_since INTEGER,
+    cancel INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL
+  )`,
+  "CREATE INDEX leases_worker ON leases (worker_id)",
+  // Final answers for leases already released, so an agent repeating a report gets the same 200.
+  "CREATE TABLE released (job_id TEXT NOT NULL, lease INTEGER NOT NULL, state TEXT NOT NULL, at INTEGER NOT NULL, PRIMARY KEY (job_id, lease))",
+  "CREATE INDEX released_at ON released (at)",
+  "CREATE TABLE capacity_dirty (worker_id TEXT PRIMARY KEY)",
+];
+
+export type WorkerState = "starting" | "alive" | "suspect" | "dead" | "left";
+
+export interface GpuInfo {
+  index: number;
+  model: string;
+  type: string;
+  memoryMiB: number | null;
+  uuid: string | null;
+}
+
+export interface WorkerRow {
+  id: string;
+  pool_id: string;
+  hostname: string;
+  token_hash: string;
+  gpus: string;
+  labels: string;
+  agent_version: string | null;
+  state: WorkerState;
+  drain: number;
+  registered_at: number;
+  last_seen: number;
+  suspect_at: number | null;
+  dead_at: number | null;
+  version: number;
+}
+
+export interface LeaseRow {
+  job_id: string;
+  tenant_id: string;
+  lease: number;
+  worker_id: string;
+  gpu_indices: string;
+  gpu_type: string;
+  assignment: string;
+  state: "assigned" | "running";
+  delivered_at: number | null;
+  missing_since: number | null;
+  cancel: number;
+  created_at: number;
+}
+
+export const LIVE: ReadonlySet<WorkerState> = new Set(["starting", "alive", "suspect"]);
+
+export class FleetStore {
+  constructor(
+    private sql: SqlStorage,
+    readonly shard: string,
+  ) {}
+
+  worker(id: string): WorkerRow | null {
+    return first<WorkerRow>(this.sql, "SELECT * FROM workers WHERE id = ?", id);
+  }
+
+  workers(): WorkerRow[] {
+    return all<WorkerRow>(this.sql, "SELECT * FROM workers ORDER BY id");
+  }
+
+  leasesOf(workerId: string): LeaseRow[] {
+    return all<LeaseRow>(this.sql, "SELECT * FROM leases WHERE worker_id = ? ORDER BY created_at", workerId);
+  }
+
+  lease(jobId: string): LeaseRow | null {
+    return first<LeaseRow>(this.sql, "SELECT * FROM leases WHERE job_id = ?", jobId);
+  }
+
+  gpus(w: WorkerRow): GpuInfo[] {
+    return JSON.parse(w.gpus) as GpuInfo[];
+  }
+
+  busyIndices(workerId: string): Set<number> {
+    const busy = new Set<number>();
+    for (const l of this.leasesOf(workerId))
+      for (const i of JSON.parse(l.gpu_indices) as number[]) busy.add(i);
+    return busy;
+  }
+
+  schedulable(w: WorkerRow): boolean {
+    return (w.state === "alive" || w.state === "starting") && w.drain === 0;
+  }
+
+  capacity(w: WorkerRow): WorkerCapacity {
+    const busy = this.busyIndices(w.id);
+    const gpus = this.gpus(w);
+    return {
+      workerId: w.id,
+      shard: this.shard,
+      poolId: w.pool_id,
+      gpus: gpus.map((g) => ({ index: g.index, type: g.type, typeKey: gpuTypeKey(g.type) })),
+      free: gpus.map((g) => g.index).filter((i) => !busy.has(i)),
+      schedulable: this.schedulable(w),
+      version: w.version,
+    };
+  }
+
+  markDirty(workerId: string): void {
+    this.sql.exec("INSERT OR IGNORE INTO capacity_dirty (worker_id) VALUES (?)", workerId);
+  }
+
+  /** Bump the worker's version: the scheduler ignores capacity reports older than what it has seen. */
+  bump(workerId: string): void {
+    this.sql.exec("UPDATE workers SET version = version + 1 WHERE id = ?", workerId);
+    this.markDirty(workerId);
+  }
+
+  releaseLease(l: LeaseRow, finalState: string, now: number): void {
+    this.sql.exec("DELETE FROM leases WHERE job_id = ? AND lease = ?", l.job_id, l.lease);
+    this.sql.exec(
+      "INSERT OR REPLACE INTO released (job_id, lease, state, at) VALUES (?, ?, ?, ?)",
+      l.job_id,
+      l.lease,
+      finalState,
+      now,
+    );
+    this.bump(l.worker_id);
+  }
+
+  record(w: WorkerRow): WorkerRecord {
+    return {
+      id: w.id,
+      poolId: w.pool_id,
+      hostname: w.hostname,
+      gpus: JSON.parse(w.gpus),
+      labels: JSON.parse(w.labels) as Record<string, string>,
+      state: w.drain && LIVE.has(w.state) ? `${w.state}/draining` : w.state,
+      registeredAt: w.registered_at,
+      lastSeenAt: w.last_seen,
+      updatedAt: Date.now(),
+      version: w.version,
+    };
+  }
+}

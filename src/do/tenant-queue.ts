@@ -1,0 +1,369 @@
+// A tenant's Durable Object: the source of truth for the tenant's live jobs (queue, job state, quota
+// ledger, idempotency keys). Thin: storage and RPC plumbing here, the logic in ./tenant/*.ts and src/domain.
+import { DurableObject } from "cloudflare:workers";
+import { config, type Env } from "../env.ts";
+import { fail, type Result } from "../errors.ts";
+import { AlarmPlanner, minTime } from "../lib/alarm.ts";
+import { loadCatalog } from "../lib/catalog-load.ts";
+import { Mailbox } from "../lib/mailbox.ts";
+import { Outbox } from "../lib/outbox.ts";
+import { withDb } from "../lib/pg.ts";
+import { all, Meta, migrate, scalar } from "../lib/sql.ts";
+import { fleetStub, schedulerStub } from "../stubs.ts";
+import { CatalogCache, type KeyPrincipal, type TenantCatalog } from "./tenant/catalog.ts";
+import type { TenantCtx } from "./tenant/context.ts";
+import { explainJob } from "./tenant/explain.ts";
+import { JobStore } from "./tenant/jobs.ts";
+import {
+  applyUpdates,
+  type ClaimItem,
+  type ClaimResult,
+  checkDelayMs,
+  claim,
+  type LostReason,
+  leasesLost,
+  type UpdateResult,
+  unclaim,
+  type WorkerUpdate,
+} from "./tenant/leases.ts";
+import { Ledger } from "./tenant/ledger.ts";
+import { RateLimiter } from "./tenant/rate-limit.ts";
+import { TenantReads } from "./tenant/reads.ts";
+import { TENANT_SCHEMA } from "./tenant/schema.ts";
+import { type SubmitOk, type SubmitRequest, submit } from "./tenant/submit.ts";
+import { demandSummary } from "./tenant/summary.ts";
+
+const RETENTION_MS = 7 * 24 * 3600 * 1000;
+const PRUNE_EVERY_MS = 3600 * 1000;
+
+export class TenantQueue extends DurableObject<Env> {
+  private sql: SqlStorage;
+  private meta: Meta;
+  private outbox: Outbox;
+  private mailbox: Mailbox;
+  private catalog: CatalogCache;
+  private jobs!: JobStore;
+  private ledger!: Ledger;
+  private planner: AlarmPlanner;
+  private limiter = new RateLimiter();
+  private tc!: TenantCtx;
+  private reads: TenantReads;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.sql = ctx.storage.sql;
+    this.planner = new AlarmPlanner(ctx.storage);
+    migrate(this.sql, TENANT_SCHEMA);
+    this.meta = new Meta(this.sql);
+    this.outbox = new Outbox(this.sql);
+    this.mailbox = new Mailbox(this.sql);
+    this.catalog = new CatalogCache(this.sql, this.meta);
+    const cfg = config(env);
+    this.ledger = new Ledger(this.sql, this.meta, () => cfg.halfLifeSeconds);
+    this.jobs = new JobStore(this.sql, this.meta, this.outbox, this.ledger, () => this.tenantId);
+    const self = this;
+    this.tc = {
+      sql: this.sql,
+      storage: ctx.storage,
+      meta: this.meta,
+      jobs: this.jobs,
+      ledger: this.ledger,
+      outbox: this.outbox,
+      mailbox: this.mailbox,
+      catalog: this.catalog,
+      env,
+      cfg,
+      get tenantId() {
+        return self.tenantId;
+      },
+      demandChanged: () => this.demandChanged(),
+    };
+    this.reads = new TenantReads(this.tc);
+    ctx.blockConcurrencyWhile(() => this.planner.init());
+  }
+
+  private get tenantId(): string {
+    return this.meta.get("tenant_id") ?? this.ctx.id.name ?? "unknown";
+  }
+
+  /** First use of an object whose catalog was never pushed: read it from Postgres once. */
+  private async ensureCatalog(): Promise<boolean> {
+    if (this.catalog.loaded) return true;
+    const name = this.ctx.id.name;
+    if (!name) return false;
+    const c = await withDb(this.env, (db) => loadCatalog(db, name));
+    if (!c) return false;
+    this.catalog.apply(c);
+    return true;
+  }
+
+  // ---------------------------------------------------------------- catalog and auth
+
+  async syncCatalog(c: TenantCatalog): Promise<{ applied: boolean; rev: number }> {
+    const applied = this.catalog.apply(c);
+    if (applied) this.demandChanged(); // weight or quota may have changed
+    return { applied, rev: this.catalog.rev };
+  }
+
+  async authenticate(hash: string): Promise<KeyPrincipal | null> {
+    if (!(await this.ensureCatalog())) return null;
+    return this.catalog.principal(hash);
+  }
+
+  /** Token bucket for read routes that are not served by this object (e.g. list from Postgres). */
+  async rateCheck(kind: "read" | "submit", cost = 1): Promise<Result<Record<never, never>>> {
+    return this.limiter.check(this.catalog.limits(), kind, cost);
+  }
+
+  // ---------------------------------------------------------------- tenant API
+
+  async submit(keyHash: string, req: SubmitRequest): Promise<Result<SubmitOk>> {
+    if (!(await this.ensureCatalog())) return fail("Unauthorized", "unknown tenant");
+    const who = this.catalog.principal(keyHash);
+    if (!who) return fail("Unauthorized", "API key is not valid (revoked?)");
+    const limited = this.limiter.check(this.catalog.limits(), "submit", req.job.array?.size ?? 1);
+    if (!limited.ok) return limited;
+    const r = submit(this.tc, who, req);
+    await this.afterWrite();
+    return r;
+  }
+
+  async cancel(jobId: string, actor: string, requestId: string) {
+    const limited = this.limiter.check(this.catalog.limits(), "read");
+    if (!limited.ok) return limited;
+    const r = this.reads.cancel(jobId, actor, requestId);
+    await this.afterWrite();
+    if (r.ok) void this.deliverMail();
+    return r;
+  }
+
+  /** Reads are rate limited like any tenant call; `null` from `fn` means not found. */
+  private read<T>(fn: () => T | null, what: string): Result<{ value: T }> {
+    const limited = this.limiter.check(this.catalog.limits(), "read");
+    if (!limited.ok) return limited;
+    const value = fn();
+    return value === null ? fail("NotFound", `no ${what}`) : { ok: true, value };
+  }
+
+  async getJob(id: string) {
+    return this.read(() => this.reads.job(id), `job ${id}`);
+  }
+
+  async jobEvents(id: string) {
+    return this.read(() => this.reads.events(id), `job ${id}`);
+  }
+
+  async jobLog(id: string) {
+    return this.read(() => {
+      if (!this.jobs.get(id)) return null;
+      return this.reads.log(id) ?? { attempt: 0, tail: "", updatedAt: null };
+    }, `job ${id}`);
+  }
+
+  async explain(id: string) {
+    const limited = this.limiter.check(this.catalog.limits(), "read");
+    if (!limited.ok) return limited;
+    return explainJob(this.tc, id);
+  }
+
+  async queueStats() {
+    return this.read(() => this.reads.queue(), "queue");
+  }
+
+  async quota() {
+    return this.read(() => this.reads.quota(), "quota");
+  }
+
+  async quotaCheck(gpus: number, gpuType: string | null) {
+    return this.read(() => this.reads.quotaCheck(gpus, gpuType), "quota");
+  }
+
+  async allocate(
+    gpus: number,
+    gpuType: string | null,
+    note: string | null,
+    actor: string,
+    requestId: string,
+  ) {
+    const r = this.reads.allocate(gpus, gpuType, note, actor, requestId);
+    await this.afterWrite();
+    return r;
+  }
+
+  async deallocate(id: string, actor: string, requestId: string) {
+    const r = this.reads.deallocate(id, actor, requestId);
+    await this.afterWrite();
+    return r;
+  }
+
+  /** Events after a sequence number (live stream resume, tests). */
+  async eventsSince(afterSeq: number, limit = 1000) {
+    return this.reads.eventsSince(afterSeq, limit);
+  }
+
+  // ---------------------------------------------------------------- scheduler and fleet side
+
+  async claim(items: ClaimItem[]): Promise<{ results: ClaimResult[] }> {
+    const results = claim(this.tc, items);
+    await this.afterWrite();
+    return { results };
+  }
+
+  async unclaim(items: { jobId: string; lease: number; reason: string }[]): Promise<void> {
+    unclaim(this.tc, items);
+    await this.afterWrite();
+  }
+
+  async applyWorkerUpdates(updates: WorkerUpdate[]): Promise<UpdateResult[]> {
+    const r = applyUpdates(this.tc, updates);
+    await this.afterWrite();
+    return r;
+  }
+
+  async leasesLost(items: { jobId: string; lease: number; reason: LostReason }[]): Promise<number> {
+    const n = leasesLost(this.tc, items);
+    await this.afterWrite();
+    return n;
+  }
+
+  /** Cron safety net: everything the alarm does, now. */
+  async tick(): Promise<{ outbox: number }> {
+    await this.alarm();
+    return { outbox: this.outbox.pending() };
+  }
+
+  /** For tests and ops: flush the outbox now and report what is left. */
+  async flushOutbox(): Promise<{ flushed: number; pending: number }> {
+    const flushed = await this.outbox.flush(this.env);
+    return { flushed, pending: this.outbox.pending() };
+  }
+
+  // ---------------------------------------------------------------- alarm
+
+  private demandDirtyAt: number | null = null;
+
+  private demandChanged(): void {
+    this.meta.set("demand_rev", this.meta.num("demand_rev") + 1);
+    if (this.demandDirtyAt === null) this.demandDirtyAt = Date.now() + this.tc.cfg.debounceMs;
+  }
+
+  private nextDue(now = Date.now()): number | null {
+    const demandDue =
+      this.meta.num("demand_rev") > this.meta.num("demand_pushed_rev") ? (this.demandDirtyAt ?? now) : null;
+    const outboxDue = this.outbox.hasRows()
+      ? now + (this.outbox.failures ? this.outbox.retryDelayMs() : this.tc.cfg.outboxFlushMs)
+      : null;
+    const backoff = scalar<number>(this.sql, "SELECT min(not_before) FROM jobs WHERE not_before IS NOT NULL");
+    const checks = scalar<number>(this.sql, "SELECT min(check_at) FROM jobs WHERE check_at IS NOT NULL");
+    const prune = this.meta.num("prune_at", now + PRUNE_EVERY_MS);
+    return minTime(demandDue, outboxDue, backoff, checks, this.mailbox.nextDue(), prune);
+  }
+
+  private async afterWrite(): Promise<void> {
+    const due = this.nextDue();
+    if (due !== null) await this.planner.atMost(due);
+  }
+
+  override async alarm(): Promise<void> {
+    this.planner.fired();
+    const now = Date.now();
+    this.promoteBackoff(now);
+    await Promise.allSettled([this.checkLeases(now), this.pushDemand(), this.deliverMail()]);
+    if (this.outbox.hasRows()) await this.outbox.flush(this.env).catch(() => {});
+    if (this.meta.num("prune_at", 0) <= now) this.prune(now);
+    await this.planner.reset(this.nextDue());
+  }
+
+  private promoteBackoff(now: number): void {
+    const due = all<{ id: string }>(
+      this.sql,
+      "SELECT id FROM jobs WHERE not_before IS NOT NULL AND not_before <= ?",
+      now,
+    );
+    if (due.length === 0) return;
+    this.ctx.storage.transactionSync(() => {
+      for (const { id } of due) {
+        const j = this.jobs.get(id);
+        if (j) this.jobs.patch(j, { not_before: null }, now);
+      }
+    });
+    this.demandChanged();
+  }
+
+  /** Scheduled/running leases unconfirmed for a while: ask their fleet shard whether they still exist. */
+  private async checkLeases(now: number): Promise<void> {
+    const due = all<{ id: string; lease: number; worker_id: string; shard: string; state: string }>(
+      this.sql,
+      "SELECT id, lease, worker_id, shard, state FROM jobs WHERE check_at IS NOT NULL AND check_at <= ? LIMIT 1000",
+      now,
+    );
+    if (due.length === 0) return;
+    const byShard = new Map<string, typeof due>();
+    for (const d of due) byShard.set(d.shard, [...(byShard.get(d.shard) ?? []), d]);
+    await Promise.all(
+      [...byShard].map(async ([shard, items]) => {
+        const unknown = new Set(
+          await fleetStub(this.env, shard).unknownLeases(
+            items.map((i) => ({ jobId: i.id, lease: i.lease, workerId: i.worker_id })),
+          ),
+        );
+        const lost = items.filter((i) => unknown.has(i.id));
+        leasesLost(
+          this.tc,
+          lost.map((i) => ({ jobId: i.id, lease: i.lease, reason: "LeaseExpired" as const })),
+        );
+        this.ctx.storage.transactionSync(() => {
+          for (const i of items) {
+            if (unknown.has(i.id)) continue;
+            const j = this.jobs.get(i.id);
+            if (j && j.lease === i.lease && (j.state === "scheduled" || j.state === "running")) {
+              this.jobs.patch(j, { check_at: Date.now() + checkDelayMs(this.tc, j.state) });
+            }
+          }
+        });
+      }),
+    );
+  }
+
+  private async pushDemand(): Promise<void> {
+    const rev = this.meta.num("demand_rev");
+    if (rev <= this.meta.num("demand_pushed_rev") || !this.catalog.loaded) return;
+    const summary = demandSummary(this.tc, rev);
+    this.demandDirtyAt = null;
+    await schedulerStub(this.env).updateDemand(summary);
+    if (rev > this.meta.num("demand_pushed_rev")) this.meta.set("demand_pushed_rev", rev);
+  }
+
+  private deliverMail(): Promise<void> {
+    return this.mailbox.deliver(async (target, method, payloads) => {
+      const [kind, name] = target.split(":") as [string, string];
+      if (kind === "fleet" && method === "cancelLeases") {
+        await fleetStub(this.env, name).cancelLeases(payloads as never);
+        return;
+      }
+      throw new Error(`unknown mailbox route ${target} ${method}`);
+    });
+  }
+
+  /** Terminal jobs stay here a week for fast reads and dependencies; Postgres keeps them for good. */
+  private prune(now: number): void {
+    if (this.outbox.hasRows()) {
+      this.meta.set("prune_at", now + 60_000); // only prune what Postgres already has
+      return;
+    }
+    const cutoff = now - RETENTION_MS;
+    this.ctx.storage.transactionSync(() => {
+      this.sql.exec(
+        "DELETE FROM events WHERE job_id IN (SELECT id FROM jobs WHERE finished_at IS NOT NULL AND finished_at < ?)",
+        cutoff,
+      );
+      this.sql.exec(
+        "DELETE FROM logs WHERE job_id IN (SELECT id FROM jobs WHERE finished_at IS NOT NULL AND finished_at < ?)",
+        cutoff,
+      );
+      this.sql.exec("DELETE FROM jobs WHERE finished_at IS NOT NULL AND finished_at < ?", cutoff);
+      this.sql.exec("DELETE FROM idempotency WHERE at < ?", now - 24 * 3600 * 1000);
+      this.meta.set("prune_at", now + PRUNE_EVERY_MS);
+    });
+  }
+}

@@ -1,0 +1,338 @@
+// The tenant's jobs in SQLite and the one function that changes their state. Everything that must move
+// together with a transition — quota, decayed usage, the ready queue, the event, the outbox rows — happens
+// inside `transition`, which callers run inside ctx.storage.transactionSync.
+import {
+  canTransition,
+  type DependsOn,
+  gpuTypeKey,
+  HOLDS_QUOTA,
+  isTerminal,
+  type JobState,
+  priorityName,
+} from "../../domain/job.ts";
+import type { EventRecord, JobRecord } from "../../lib/history.ts";
+import type { Outbox } from "../../lib/outbox.ts";
+import { all, first, type Meta, type Row } from "../../lib/sql.ts";
+import type { Ledger } from "./ledger.ts";
+
+export interface JobRow {
+  id: string;
+  seq: number;
+  state: JobState;
+  priority: number;
+  user: string;
+  gpus: number;
+  type_key: string;
+  shape: string;
+  ready: number;
+  not_before: number | null;
+  deps_pending: number;
+  attempt: number;
+  failures: number;
+  lost_requeues: number;
+  lease: number | null;
+  worker_id: string | null;
+  shard: string | null;
+  gpu_indices: string | null;
+  assigned_type: string | null;
+  exit_code: number | null;
+  reason: string | null;
+  message: string | null;
+  cancel_requested: number;
+  spec: string;
+  array_id: string | null;
+  array_index: number | null;
+  idempotency_key: string | null;
+  submitted_at: number;
+  scheduled_at: number | null;
+  started_at: number | null;
+  finished_at: number | null;
+  updated_at: number;
+  check_at: number | null;
+  version: number;
+}
+
+/** The submission as stored (immutable after submit). */
+export interface StoredSpec {
+  name: string;
+  command: string[];
+  env: Record<string, string>;
+  labels: Record<string, string>;
+  gpuType: string | null;
+  maxRuntimeSeconds: number | null;
+  maxRetries: number;
+  dependsOn?: DependsOn[];
+  warnings?: { policyId: string; name: string; message: string }[];
+  policyVersions?: { id: string; version: number }[];
+  pipelineRun?: string;
+  step?: string;
+}
+
+export interface EventInfo {
+  reason: string;
+  message?: string | null;
+  exitCode?: number | null;
+}
+
+export type ChangeListener = (job: JobRow, from: JobState | null, eventSeq: number) => void;
+
+const COLUMNS = [
+  "state",
+  "priority",
+  "ready",
+  "not_before",
+  "deps_pending",
+  "attempt",
+  "failures",
+  "lost_requeues",
+  "lease",
+  "worker_id",
+  "shard",
+  "gpu_indices",
+  "assigned_type",
+  "exit_code",
+  "reason",
+  "message",
+  "cancel_requested",
+  "scheduled_at",
+  "started_at",
+  "finished_at",
+  "updated_at",
+  "check_at",
+  "version",
+] as const;
+const UPDATE_SQL = `UPDATE jobs SET ${COLUMNS.map((c) => `${c} = ?`).join(", ")} WHERE id = ?`;
+
+export const parseSpec = (j: JobRow): StoredSpec => JSON.parse(j.spec) as StoredSpec;
+const indices = (j: JobRow): number[] | null =>
+  j.gpu_indices ? (JSON.parse(j.gpu_indices) as number[]) : null;
+
+export class JobStore {
+  private listeners: ChangeListener[] = [];
+
+  constructor(
+    private sql: SqlStorage,
+    private meta: Meta,
+    private outbox: Outbox,
+    private ledger: Ledger,
+    private tenantId: () => string,
+  ) {}
+
+  onChange(l: ChangeListener): void {
+    this.listeners.push(l);
+  }
+
+  get(id: string): JobRow | null {
+    return first<JobRow>(this.sql, "SELECT * FROM jobs WHERE id = ?", id);
+  }
+
+  insert(
+    row: Omit<JobRow, "seq" | "state" | "ready" | "version" | "updated_at">,
+    info: EventInfo = { reason: "Submitted" },
+  ): JobRow {
+    const job: JobRow = {
+      ...row,
+      seq: this.meta.next("job_seq"),
+      state: "queued",
+      ready: 0,
+      updated_at: row.submitted_at,
+      version: 1,
+    };
+    job.ready = this.isReady(job, job.submitted_at) ? 1 : 0;
+    const cols = Object.keys(job) as (keyof JobRow)[];
+    this.sql.exec(
+      `INSERT INTO jobs (${cols.join(", ")}) VALUES (${cols.map(() => "?").join(", ")})`,
+      ...cols.map((c) => job[c]),
+    );
+    if (job.ready) this.readyDelta(job, 1);
+    this.record(job, null, info);
+    return job;
+  }
+
+  /** The single place a job changes state. Throws on a transition the state machine forbids. */
+  transition(job: JobRow, to: JobState, patch: Partial<JobRow>, info: EventInfo, now = Date.now()): JobRow {
+    if (!canTransition(job.state, to))
+      throw new Error(`invalid transition ${job.state} → ${to} for ${job.id}`);
+    const next: JobRow = { ...job, ...patch, state: to, updated_at: now, version: job.version + 1 };
+    if (isTerminal(to)) {
+      next.finished_at = now;
+      next.check_at = null;
+      next.not_before = null;
+    }
+    if (to === "queued") {
+      next.worker_id = null;
+      next.shard = null;
+      next.gpu_indices = null;
+      next.assigned_type = null;
+      next.check_at = null;
+      next.scheduled_at = null;
+      next.started_at = null;
+      next.cancel_requested = 0;
+    }
+    next.ready = this.isReady(next, now) ? 1 : 0;
+
+    const held = HOLDS_QUOTA.has(job.state);
+    const holds = HOLDS_QUOTA.has(to);
+    if (held && !holds) this.release(job, now);
+    if (!held && holds) {
+      this.ledger.take(gpuTypeKey(next.assigned_type), this.typeName(next), next.gpus);
+      this.ledger.accrue(next.user, next.gpus, now);
+    }
+    if (job.ready !== next.ready) this.readyDelta(job, next.ready ? 1 : -1);
+    this.write(next);
+    this.record(next, job.state, info, now);
+    return next;
+  }
+
+  /** Update fields that are not a state change (ready flag maintenance included). */
+  patch(job: JobRow, patch: Partial<JobRow>, now = Date.now()): JobRow {
+    const next: JobRow = { ...job, ...patch };
+    next.ready = this.isReady(next, now) ? 1 : 0;
+    if (job.ready !== next.ready) this.readyDelta(job, next.ready ? 1 : -1);
+    this.write(next);
+    return next;
+  }
+
+  /** Quota and GPUs given back, usage accounted: one usage record per (job, lease). */
+  private release(job: JobRow, now: number): void {
+    this.ledger.give(gpuTypeKey(job.assigned_type), job.gpus);
+    this.ledger.accrue(job.user, -job.gpus, now);
+    const start = job.scheduled_at ?? now;
+    this.outbox.add({
+      kind: "usage",
+      data: {
+        id: `${job.id}:${job.lease}`,
+        tenantId: this.tenantId(),
+        jobId: job.id,
+        user: job.user,
+        gpuType: this.typeName(job),
+        gpus: job.gpus,
+        startedAt: start,
+        endedAt: Math.max(now, start),
+      },
+    });
+  }
+
+  /** `assigned_type` is the GPU type's display name ("H100") of the worker the job was placed on. */
+  private typeName(j: JobRow): string {
+    return j.assigned_type ?? j.type_key;
+  }
+
+  private isReady(j: JobRow, now: number): boolean {
+    return j.state === "queued" && j.deps_pending === 0 && (j.not_before == null || j.not_before <= now);
+  }
+
+  private readyDelta(j: JobRow, d: 1 | -1): void {
+    this.sql.exec(
+      `INSERT INTO ready_users (shape, priority, user, n) VALUES (?, ?, ?, ?)
+       ON CONFLICT (shape, priority, user) DO UPDATE SET n = n + excluded.n`,
+      j.shape,
+      j.priority,
+      j.user,
+      d,
+    );
+    if (d < 0) {
+      this.sql.exec(
+        "DELETE FROM ready_users WHERE shape = ? AND priority = ? AND user = ? AND n <= 0",
+        j.shape,
+        j.priority,
+        j.user,
+      );
+    }
+  }
+
+  private write(j: JobRow): void {
+    this.sql.exec(UPDATE_SQL, ...COLUMNS.map((c) => j[c]), j.id);
+  }
+
+  private record(job: JobRow, from: JobState | null, info: EventInfo, now = job.updated_at): void {
+    const seq = this.meta.next("event_seq");
+    const ev: EventRecord = {
+      tenantId: this.tenantId(),
+      seq,
+      jobId: job.id,
+      at: now,
+      fromState: from,
+      toState: job.state,
+      reason: info.reason,
+      message: info.message ?? null,
+      attempt: job.attempt,
+      lease: job.lease,
+      workerId: job.worker_id,
+      exitCode: info.exitCode ?? null,
+    };
+    this.sql.exec(
+      `INSERT INTO events (seq, job_id, at, from_state, to_state, reason, message, attempt, lease, worker_id, exit_code)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      seq,
+      ev.jobId,
+      ev.at,
+      ev.fromState,
+      ev.toState,
+      ev.reason,
+      ev.message,
+      ev.attempt,
+      ev.lease,
+      ev.workerId,
+      ev.exitCode,
+    );
+    this.outbox.add({ kind: "event", data: ev });
+    this.outbox.add({ kind: "job", data: this.toRecord(job) });
+    for (const l of this.listeners) l(job, from, seq);
+  }
+
+  toRecord(j: JobRow): JobRecord {
+    const s = parseSpec(j);
+    return {
+      id: j.id,
+      tenantId: this.tenantId(),
+      name: s.name,
+      user: j.user,
+      state: j.state,
+      priority: priorityName(j.priority),
+      gpus: j.gpus,
+      gpuType: s.gpuType,
+      command: s.command,
+      env: s.env,
+      labels: s.labels,
+      maxRuntimeSeconds: s.maxRuntimeSeconds,
+      maxRetries: s.maxRetries,
+      attempt: j.attempt,
+      lease: j.lease,
+      exitCode: j.exit_code,
+      reason: j.reason,
+      message: j.message,
+      workerId: j.worker_id,
+      gpuIndices: indices(j),
+      assignedGpuType: j.assigned_type,
+      arrayId: j.array_id,
+      arrayIndex: j.array_index,
+      dependsOn: s.dependsOn ?? null,
+      warnings: s.warnings ?? null,
+      policyVersions: s.policyVersions ?? null,
+      idempotencyKey: j.idempotency_key,
+      submittedAt: j.submitted_at,
+      startedAt: j.started_at,
+      finishedAt: j.finished_at,
+      updatedAt: j.updated_at,
+      version: j.version,
+    };
+  }
+
+  events(jobId: string): EventRecord[] {
+    return all<Row>(this.sql, "SELECT * FROM events WHERE job_id = ? ORDER BY seq", jobId).map((r) => ({
+      tenantId: this.tenantId(),
+      seq: r.seq as number,
+      jobId: r.job_id as string,
+      at: r.at as number,
+      fromState: r.from_state as string | null,
+      toState: r.to_state as string,
+      reason: r.reason as string | null,
+      message: r.message as string | null,
+      attempt: r.attempt as number,
+      lease: r.lease as number | null,
+      workerId: r.worker_id as string | null,
+      exitCode: r.exit_code as number | null,
+    }));
+  }
+}

@@ -1,0 +1,237 @@
+// Submission inside the tenant's object: idempotency, policies, dependencies and the insert happen with no
+// await in between, so 20 concurrent retries of one Idempotency-Key can only ever create one job.
+
+import { newId } from "../../domain/ids.ts";
+import type { DependsOn, JobSpec } from "../../domain/job.ts";
+import { gpuTypeKey, isTerminal, priorityRank, shapeKey } from "../../domain/job.ts";
+import { evaluatePolicies, type PolicyDecision } from "../../domain/policy.ts";
+import { fail, type Json, type Result } from "../../errors.ts";
+import { all, first } from "../../lib/sql.ts";
+import type { KeyPrincipal } from "./catalog.ts";
+import type { TenantCtx } from "./context.ts";
+import type { JobRow, StoredSpec } from "./jobs.ts";
+import { type JobView, viewFromRow } from "./view.ts";
+
+export const IDEMPOTENCY_WINDOW_MS = 24 * 3600 * 1000;
+export const MAX_ARRAY = 10_000;
+
+export interface SubmitJob extends Omit<JobSpec, "user"> {
+  user?: string | null;
+  array?: { size: number } | null;
+}
+
+export interface SubmitRequest {
+  job: SubmitJob;
+  idempotencyKey: string | null;
+  /** Stable hash of the request body, to refuse a key reused for a different request. */
+  fingerprint: string;
+  requestId: string;
+}
+
+export interface SubmitOk {
+  job: JobView;
+  created: boolean;
+  array?: { id: string; size: number };
+  decisions: PolicyDecision[];
+}
+
+export function dryRunPolicies(ctx: TenantCtx, job: SubmitJob, user: string) {
+  const t = ctx.catalog.tenant()!;
+  return evaluatePolicies(
+    ctx.catalog.policies(),
+    {
+      name: job.name,
+      user,
+      gpus: job.gpus,
+      gpuType: job.gpuType,
+      priority: job.priority,
+      command: job.command,
+      env: job.env,
+      labels: job.labels,
+      maxRuntimeSeconds: job.maxRuntimeSeconds,
+      maxRetries: job.maxRetries,
+      arraySize: job.array?.size ?? null,
+    },
+    { id: t.id, name: t.name, weight: t.weight },
+    new Date(),
+  );
+}
+
+export function submit(ctx: TenantCtx, who: KeyPrincipal, req: SubmitRequest): Result<SubmitOk> {
+  const now = Date.now();
+  if (req.idempotencyKey) {
+    const prev = first<{ job_id: string; fingerprint: string; at: number }>(
+      ctx.sql,
+      "SELECT job_id, fingerprint, at FROM idempotency WHERE key = ?",
+      req.idempotencyKey,
+    );
+    if (prev && prev.at > now - IDEMPOTENCY_WINDOW_MS) {
+      if (prev.fingerprint !== req.fingerprint) {
+        return fail(
+          "Conflict",
+          "this Idempotency-Key was already used for a different request; use a new key for a new job",
+        );
+      }
+      const existing = ctx.jobs.get(prev.job_id);
+      if (existing) {
+        return {
+          ok: true,
+          created: false,
+          job: viewFromRow(existing, ctx.tenantId),
+          decisions: [],
+          ...(existing.array_id ? { array: arrayInfo(ctx, existing.array_id) } : {}),
+        };
+      }
+    }
+  }
+
+  const user = req.job.user || who.name;
+  const verdict = dryRunPolicies(ctx, req.job, user);
+  if (!verdict.allowed) {
+    const denies = verdict.decisions.filter((d) => d.matched && d.effect === "deny");
+    return fail("PolicyDenied", denies.map((d) => d.message ?? `denied by policy "${d.name}"`).join("; "), {
+      extra: { decisions: verdict.decisions as unknown as Json },
+    });
+  }
+
+  const deps = checkDependencies(ctx, req.job.dependsOn ?? []);
+  if (!deps.ok) return deps;
+
+  const warnings = verdict.decisions
+    .filter((d) => d.matched && d.effect === "warn")
+    .map((d) => ({ policyId: d.policyId, name: d.name, message: d.message ?? `policy "${d.name}" matched` }));
+  const spec: StoredSpec = {
+    name: req.job.name,
+    command: req.job.command,
+    env: req.job.env,
+    labels: req.job.labels,
+    gpuType: req.job.gpuType,
+    maxRuntimeSeconds: req.job.maxRuntimeSeconds,
+    maxRetries: req.job.maxRetries,
+    ...(req.job.dependsOn?.length ? { dependsOn: req.job.dependsOn } : {}),
+    ...(warnings.length ? { warnings } : {}),
+    policyVersions: verdict.decisions.map((d) => ({ id: d.policyId, version: d.version })),
+  };
+
+  const size = req.job.array?.size ?? 0;
+  const arrayId = size > 0 ? newId("arr") : null;
+  const specJson = JSON.stringify(spec);
+  let firstJob: JobRow | null = null;
+  ctx.storage.transactionSync(() => {
+    for (let i = 0; i < Math.max(1, size); i++) {
+      const id = newId("job");
+      const job = ctx.jobs.insert({
+        id,
+        priority: priorityRank(req.job.priority),
+        user,
+        gpus: req.job.gpus,
+        type_key: gpuTypeKey(req.job.gpuType),
+        shape: shapeKey(req.job.gpus, req.job.gpuType),
+        not_before: null,
+        deps_pending: deps.pending,
+        attempt: 1,
+        failures: 0,
+        lost_requeues: 0,
+        lease: null,
+        worker_id: null,
+        shard: null,
+        gpu_indices: null,
+        assigned_type: null,
+        exit_code: null,
+        reason: null,
+        message: null,
+        cancel_requested: 0,
+        spec: specJson,
+        array_id: arrayId,
+        array_index: arrayId ? i : null,
+        idempotency_key: i === 0 ? req.idempotencyKey : null,
+        submitted_at: now,
+        scheduled_at: null,
+        started_at: null,
+        finished_at: null,
+        check_at: null,
+      });
+      for (const d of req.job.dependsOn ?? []) {
+        ctx.sql.exec("INSERT INTO deps (job_id, dep_id, condition) VALUES (?, ?, ?)", id, d.job, d.condition);
+      }
+      firstJob ??= job;
+    }
+    if (req.idempotencyKey) {
+      ctx.sql.exec(
+        `INSERT INTO idempotency (key, job_id, fingerprint, at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (key) DO UPDATE SET job_id = excluded.job_id, fingerprint = excluded.fingerprint, at = excluded.at`,
+        req.idempotencyKey,
+        firstJob!.id,
+        req.fingerprint,
+        now,
+      );
+    }
+    ctx.outbox.add({
+      kind: "audit",
+      data: {
+        id: `${req.requestId}:submit`,
+        at: now,
+        actor: `key:${who.keyId}`,
+        tenantId: ctx.tenantId,
+        action: "job.submit",
+        target: arrayId ?? firstJob!.id,
+        requestId: req.requestId,
+        detail: { user, gpus: req.job.gpus, gpuType: req.job.gpuType, ...(size ? { arraySize: size } : {}) },
+      },
+    });
+    if (deps.failed) {
+      // A dependency that can no longer be met: the job is created (so the caller sees why) and cancelled.
+      for (const j of arrayId ? arrayJobs(ctx, arrayId) : [firstJob!]) {
+        ctx.jobs.transition(
+          j,
+          "cancelled",
+          { reason: "DependencyFailed", message: deps.failed },
+          {
+            reason: "DependencyFailed",
+            message: deps.failed,
+          },
+        );
+      }
+    }
+  });
+  ctx.demandChanged();
+  const job = ctx.jobs.get(firstJob!.id)!;
+  return {
+    ok: true,
+    created: true,
+    job: viewFromRow(job, ctx.tenantId),
+    decisions: verdict.decisions,
+    ...(arrayId ? { array: { id: arrayId, size } } : {}),
+  };
+}
+
+function arrayJobs(ctx: TenantCtx, arrayId: string): JobRow[] {
+  return all<JobRow>(ctx.sql, "SELECT * FROM jobs WHERE array_id = ? ORDER BY array_index", arrayId);
+}
+
+function arrayInfo(ctx: TenantCtx, arrayId: string) {
+  const n = first<{ n: number }>(ctx.sql, "SELECT count(*) AS n FROM jobs WHERE array_id = ?", arrayId);
+  return { id: arrayId, size: n?.n ?? 0 };
+}
+
+/** Dependencies name existing jobs of this tenant only (so cycles cannot be built). */
+function checkDependencies(
+  ctx: TenantCtx,
+  deps: DependsOn[],
+): Result<{ pending: number; failed: string | null }> {
+  let pending = 0;
+  let failed: string | null = null;
+  for (const d of deps) {
+    const dep = ctx.jobs.get(d.job);
+    if (!dep) {
+      return fail("ValidationFailed", `dependsOn names unknown job ${d.job}`, {
+        errors: [{ path: "dependsOn", message: `no job ${d.job} in this tenant` }],
+      });
+    }
+    if (!isTerminal(dep.state)) pending++;
+    else if (d.condition === "succeeded" && dep.state !== "succeeded") {
+      failed = `dependency ${d.job} ended ${dep.state}, condition "succeeded" can no longer hold`;
+    }
+  }
+  return { ok: true, pending, failed };
+}

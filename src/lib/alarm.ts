@@ -1,0 +1,42 @@
+// One alarm per object = the minimum of everything that is due (PRODUCT/DEVELOPERS style rule). Callers
+// propose times; the planner only moves the alarm earlier, and the alarm handler recomputes it at the end.
+export class AlarmPlanner {
+  private scheduled: number | null = null;
+  private known = false;
+
+  constructor(private storage: DurableObjectStorage) {}
+
+  async init(): Promise<void> {
+    this.scheduled = await this.storage.getAlarm();
+    this.known = true;
+  }
+
+  /** Ensure the alarm fires no later than `at`. */
+  async atMost(at: number): Promise<void> {
+    if (!this.known) await this.init();
+    if (this.scheduled !== null && this.scheduled <= at) return;
+    this.scheduled = at;
+    await this.storage.setAlarm(at);
+  }
+
+  /** Called from alarm(): the alarm that fired is gone; set the next one (or none). */
+  async reset(next: number | null): Promise<void> {
+    if (next === null) {
+      this.scheduled = null;
+      await this.storage.deleteAlarm();
+      return;
+    }
+    this.scheduled = next;
+    await this.storage.setAlarm(next);
+  }
+
+  fired(): void {
+    this.scheduled = null;
+  }
+}
+
+export function minTime(...ts: (number | null | undefined)[]): number | null {
+  let m: number | null = null;
+  for (const t of ts) if (t != null && (m === null || t < m)) m = t;
+  return m;
+}

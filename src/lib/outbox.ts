@@ -1,0 +1,76 @@
+// Transactional outbox: a Durable Object writes a change and its outbox row in one SQLite transaction, and
+// an alarm flushes rows to Postgres in batches. Rows are deleted only after Postgres committed them; a
+// crash in between re-sends them, which the idempotent sink turns into a no-op.
+import type { Env } from "../env.ts";
+import type { OutboxItem } from "./history.ts";
+import { withDb } from "./pg.ts";
+import { applyOutbox } from "./pg-sink.ts";
+import { all, scalar } from "./sql.ts";
+
+export const OUTBOX_DDL =
+  "CREATE TABLE IF NOT EXISTS _outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, payload TEXT NOT NULL)";
+
+const BATCH = 2000;
+
+export class Outbox {
+  private flushing: Promise<number> | null = null;
+  /** Consecutive failures, for backoff while Postgres is unreachable. */
+  failures = 0;
+
+  constructor(private sql: SqlStorage) {
+    sql.exec(OUTBOX_DDL);
+  }
+
+  add(item: OutboxItem): void {
+    this.sql.exec("INSERT INTO _outbox (kind, payload) VALUES (?, ?)", item.kind, JSON.stringify(item.data));
+  }
+
+  pending(): number {
+    return scalar<number>(this.sql, "SELECT count(*) FROM _outbox") ?? 0;
+  }
+
+  /** Oldest unflushed row's age is what `gantry_outbox_lag_seconds` reports. */
+  hasRows(): boolean {
+    return scalar<number>(this.sql, "SELECT seq FROM _outbox LIMIT 1") !== null;
+  }
+
+  /** Flush everything that is pending now; concurrent callers share one flush. Returns rows flushed. */
+  flush(env: Env): Promise<number> {
+    if (!this.flushing) {
+      this.flushing = this.flushAll(env).finally(() => {
+        this.flushing = null;
+      });
+    }
+    return this.flushing;
+  }
+
+  private async flushAll(env: Env): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const rows = all<{ seq: number; kind: string; payload: string }>(
+        this.sql,
+        "SELECT seq, kind, payload FROM _outbox ORDER BY seq LIMIT ?",
+        BATCH,
+      );
+      if (rows.length === 0) break;
+      const items = rows.map((r) => ({ kind: r.kind, data: JSON.parse(r.payload) }) as OutboxItem);
+      try {
+        await withDb(env, (db) => applyOutbox(db, items));
+      } catch (e) {
+        this.failures++;
+        throw e;
+      }
+      this.failures = 0;
+      const last = rows[rows.length - 1]!.seq;
+      this.sql.exec("DELETE FROM _outbox WHERE seq <= ?", last);
+      total += rows.length;
+      if (rows.length < BATCH) break;
+    }
+    return total;
+  }
+
+  /** Retry delay while Postgres is down: 1 s doubling to 60 s. */
+  retryDelayMs(): number {
+    return Math.min(1000 * 2 ** Math.max(0, this.failures - 1), 60_000);
+  }
+}

@@ -1,0 +1,71 @@
+// Thin helpers over the Durable Object SQLite API. Every helper consumes its cursor before returning, so no
+// caller can read a cursor across an await (cursors have no snapshot isolation).
+export type Row = Record<string, SqlStorageValue>;
+
+/** Rows typed by the caller (the query decides the shape; SQLite does not). */
+export function all<T = Row>(sql: SqlStorage, q: string, ...args: unknown[]): T[] {
+  return sql.exec(q, ...args).toArray() as unknown as T[];
+}
+
+export function first<T = Row>(sql: SqlStorage, q: string, ...args: unknown[]): T | null {
+  const rows = sql.exec(q, ...args).toArray() as unknown as T[];
+  return rows[0] ?? null;
+}
+
+export function run(sql: SqlStorage, q: string, ...args: unknown[]): number {
+  return sql.exec(q, ...args).rowsWritten;
+}
+
+export function scalar<T extends SqlStorageValue>(sql: SqlStorage, q: string, ...args: unknown[]): T | null {
+  const r = [...sql.exec(q, ...args).raw()][0];
+  return (r?.[0] as T | undefined) ?? null;
+}
+
+/** Schema migrations kept as an ordered list; the applied count is stored in the object itself. */
+export function migrate(sql: SqlStorage, steps: readonly string[]): void {
+  sql.exec(
+    "CREATE TABLE IF NOT EXISTS _schema (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL)",
+  );
+  const v = scalar<number>(sql, "SELECT version FROM _schema WHERE id = 1") ?? 0;
+  for (let i = v; i < steps.length; i++) sql.exec(steps[i]!);
+  if (v !== steps.length) {
+    sql.exec(
+      "INSERT INTO _schema (id, version) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET version = excluded.version",
+      steps.length,
+    );
+  }
+}
+
+/** Small key/value settings table shared by every object (counters, due times, cached config). */
+export class Meta {
+  constructor(private sql: SqlStorage) {
+    sql.exec("CREATE TABLE IF NOT EXISTS _meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)");
+  }
+  get(k: string): string | null {
+    return scalar<string>(this.sql, "SELECT v FROM _meta WHERE k = ?", k);
+  }
+  set(k: string, v: string | number): void {
+    this.sql.exec(
+      "INSERT INTO _meta (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v",
+      k,
+      String(v),
+    );
+  }
+  del(k: string): void {
+    this.sql.exec("DELETE FROM _meta WHERE k = ?", k);
+  }
+  num(k: string, dflt = 0): number {
+    const v = this.get(k);
+    return v === null ? dflt : Number(v);
+  }
+  /** Increment and return a persistent counter (fencing tokens, event sequence numbers). */
+  next(k: string): number {
+    const n = this.num(k) + 1;
+    this.set(k, n);
+    return n;
+  }
+  json<T>(k: string): T | null {
+    const v = this.get(k);
+    return v === null ? null : (JSON.parse(v) as T);
+  }
+}
