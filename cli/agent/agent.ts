@@ -1,0 +1,370 @@
+// The agent's control loop: register, keep heartbeating, start what the control plane assigns (from the
+// live channel or a heartbeat answer), report every job through the update queue, and drain on request.
+// The heartbeat is authoritative; the live channel only makes delivery fast.
+import { setLongTimeout } from "../lib/backoff.ts";
+import { CliError, describeError } from "../lib/errors.ts";
+import { ApiError, isRetryable } from "../lib/http.ts";
+import { createLogger, type Logger } from "../lib/log.ts";
+import { acceptAssignments } from "./assignments.ts";
+import { LiveChannel } from "./channel.ts";
+import { ControlPlaneClient, statusOutcome } from "./client.ts";
+import { discoverGpus } from "./gpus.ts";
+import { exchangeHeartbeat, HeartbeatPacer } from "./heartbeat.ts";
+import { JobManager } from "./jobs.ts";
+import type { AgentOptions } from "./options.ts";
+import type { ChannelMessage, GpuInfo, JobUpdate, Registration } from "./protocol.ts";
+import { AbortedError, registerWithRetry } from "./register.ts";
+import type { RunResult } from "./runner.ts";
+import { announceDrain, wrapUp } from "./shutdown.ts";
+import type { AgentHandle, AgentResult, AgentRuntime } from "./types.ts";
+import { type SendOutcome, UpdateQueue } from "./updates.ts";
+import { agentVersion } from "./version.ts";
+
+export type { AgentHandle, AgentResult, AgentRuntime } from "./types.ts";
+
+type Mode = "starting" | "active" | "draining" | "stopping" | "finished";
+
+export function runAgent(options: AgentOptions, runtime: AgentRuntime = {}): AgentHandle {
+  return new Agent(options, runtime).handle();
+}
+
+class Agent {
+  private mode: Mode = "starting";
+  private reg: Registration | undefined;
+  private epoch = 0;
+  private reregistering: AbortController | undefined;
+  private finishing = false;
+  private heartbeatFailing = false;
+  private cancelDrainTimer: (() => void) | undefined;
+  private readonly abort = new AbortController();
+  private readonly log: Logger;
+  private readonly client: ControlPlaneClient;
+  private readonly queue: UpdateQueue;
+  private readonly pacer: HeartbeatPacer;
+  private jobs: JobManager | undefined;
+  private gpus: GpuInfo[] = [];
+  private channel: LiveChannel | undefined;
+  private resolveDone!: (r: AgentResult) => void;
+  private readonly done = new Promise<AgentResult>((r) => {
+    this.resolveDone = r;
+  });
+
+  constructor(
+    private readonly opts: AgentOptions,
+    private readonly rt: AgentRuntime,
+  ) {
+    this.log = rt.logger ?? createLogger({ level: opts.logLevel });
+    this.client = new ControlPlaneClient(opts.url, {
+      userAgent: `gantry-agent/${agentVersion()}`,
+      ...(rt.fetch ? { fetch: rt.fetch } : {}),
+    });
+    this.queue = new UpdateQueue({
+      send: (u, tag) => this.sendStatus(u, tag),
+      onRejected: (u, code) => this.onRejected(u, code),
+      onUnauthorized: () => void this.reregister("status call answered 401"),
+      logger: this.log,
+      ...(rt.updateBackoff ? { backoff: rt.updateBackoff } : {}),
+    });
+    this.pacer = new HeartbeatPacer({
+      intervalMs: 10_000,
+      // Change-triggered heartbeats matter most when the live channel is down; during an outage they
+      // would only hammer a struggling control plane.
+      minGapMs: () =>
+        rt.minHeartbeatGapMs ?? (this.heartbeatFailing ? 2000 : this.channel?.connected ? 1000 : 100),
+      beat: () => this.beat(),
+    });
+    rt.signal?.addEventListener("abort", () => void this.stop(), { once: true });
+    void this.main().then((r) => this.finish(r));
+  }
+
+  handle(): AgentHandle {
+    const workerId = () => this.reg?.workerId;
+    const runningJobs = () => this.jobs?.size ?? 0;
+    return {
+      done: this.done,
+      get workerId() {
+        return workerId();
+      },
+      get runningJobs() {
+        return runningJobs();
+      },
+      stop: () => this.stop(),
+      kill: () => this.kill(),
+      killProcessesSync: () => this.jobs?.killAll("Abandoned", true),
+    };
+  }
+
+  private async main(): Promise<AgentResult | undefined> {
+    try {
+      const gpus =
+        this.rt.gpus ??
+        (await discoverGpus({
+          gpus: this.opts.gpus,
+          gpuType: this.opts.gpuType,
+          hostname: this.opts.hostname,
+          ...(this.rt.nvidiaSmi ? { nvidiaSmi: this.rt.nvidiaSmi } : {}),
+        }));
+      this.log.info("GPUs found", {
+        count: gpus.length,
+        gpus: gpus.map((g) => `${g.index}:${g.type}`).join(" "),
+      });
+      this.jobs = new JobManager({
+        logger: this.log,
+        onUpdate: (u, epoch) => this.queue.push(u, epoch),
+        onJobEnded: (job, result) => this.onJobEnded(job.assignment.jobId, result),
+        baseEnv: this.rt.baseEnv ?? process.env,
+        killGraceMs: this.rt.killGraceMs,
+        drainTimeoutSeconds: this.opts.drainTimeoutSeconds,
+        gpuIndices: gpus.map((g) => g.index),
+      });
+      this.gpus = gpus;
+      const reg = await registerWithRetry(this.client, this.opts.joinToken, this.registerBody(), {
+        logger: this.log,
+        signal: this.abort.signal,
+        ...(this.rt.registerBackoff ? { backoff: this.rt.registerBackoff } : {}),
+      });
+      // Stopped while the registration was on its way: never start work.
+      if (this.mode === "stopping") return { exitCode: 0, reason: "stopped" };
+      if (this.mode !== "starting") return undefined; // killed meanwhile
+      this.mode = "active";
+      this.adopt(reg);
+      return undefined; // the agent now runs until stop(), kill(), drain or a fatal error
+    } catch (err) {
+      if (err instanceof AbortedError) return { exitCode: 0, reason: "stopped" };
+      return this.fatal(err);
+    }
+  }
+
+  private registerBody() {
+    return {
+      hostname: this.opts.hostname,
+      gpus: this.gpus,
+      labels: this.opts.labels,
+      agentVersion: agentVersion(),
+    };
+  }
+
+  /** Starts using a (new) registration: heartbeats, live channel, update delivery. */
+  private adopt(reg: Registration): void {
+    this.reg = reg;
+    this.epoch++;
+    this.log.info("registered", {
+      workerId: reg.workerId,
+      poolId: reg.poolId,
+      heartbeatIntervalSeconds: reg.heartbeatIntervalSeconds,
+    });
+    this.pacer.setInterval(reg.heartbeatIntervalSeconds * 1000);
+    this.pacer.start();
+    this.pacer.kick();
+    if (this.rt.liveChannel !== false) {
+      this.channel = new LiveChannel({
+        url: this.client.channelUrl(reg),
+        token: reg.token,
+        logger: this.log,
+        onMessage: (m) => this.onChannelMessage(m),
+        ...(this.rt.channelBackoff ? { backoff: this.rt.channelBackoff } : {}),
+      });
+      this.channel.start();
+    }
+    this.queue.resume();
+    this.rt.hooks?.onRegistered?.(reg);
+  }
+
+  private async beat(): Promise<void> {
+    const reg = this.reg;
+    const jobs = this.jobs;
+    if (!reg || !jobs || this.reregistering || this.mode === "finished") return;
+    const epoch = this.epoch;
+    const out = await exchangeHeartbeat(this.client, reg, epoch, jobs, this.queue, this.abort.signal);
+    if (!out.ok) {
+      const err = out.error;
+      if (err instanceof ApiError && (err.status === 401 || err.status === 404)) {
+        void this.reregister(`heartbeat answered ${err.status}`);
+      } else if (!this.heartbeatFailing) {
+        this.heartbeatFailing = true;
+        const level = isRetryable(err) ? "warn" : "error";
+        this.log[level]("heartbeat failed; running jobs continue", { error: describeError(err) });
+      }
+      return;
+    }
+    if (this.heartbeatFailing) this.log.info("heartbeat delivered again");
+    this.heartbeatFailing = false;
+    this.queue.markReachable();
+    if (epoch !== this.epoch) return; // re-registered meanwhile: the answer is for the old worker id
+    const res = out.response;
+    for (const jobId of res.cancel) jobs.cancel(jobId);
+    if (res.drain) this.serverDrain("heartbeat");
+    this.startAssignments(res.assignments);
+    if (out.batchFull) this.pacer.kick(); // more updates are waiting than fit in one heartbeat
+  }
+
+  private onChannelMessage(msg: ChannelMessage): void {
+    if (this.reregistering || !this.jobs) return;
+    if (msg.type === "assignments") this.startAssignments(msg.assignments);
+    else if (msg.type === "cancel") for (const id of msg.jobIds) this.jobs.cancel(id);
+    else if (msg.type === "drain") this.serverDrain("live channel");
+  }
+
+  private startAssignments(raw: unknown[]): void {
+    if (!this.jobs) return;
+    acceptAssignments(raw, {
+      jobs: this.jobs,
+      epoch: this.epoch,
+      accepting: this.mode === "active",
+      log: this.log,
+      report: (u) => this.queue.push(u, this.epoch),
+      ...(this.rt.hooks?.onJobStarted ? { onStarted: this.rt.hooks.onJobStarted } : {}),
+    });
+  }
+
+  private onJobEnded(jobId: string, result: RunResult): void {
+    this.rt.hooks?.onJobEnded?.(jobId, result);
+    this.pacer.kick(); // GPUs freed: tell the control plane soon, even without the live channel
+    this.checkIdle();
+  }
+
+  private async sendStatus(update: JobUpdate, tag: number): Promise<SendOutcome> {
+    const reg = this.reg;
+    if (!reg || tag !== this.epoch) return { kind: "rejected", code: "OldRegistration" };
+    try {
+      await this.client.status(reg, update, this.abort.signal);
+      return { kind: "ok" };
+    } catch (err) {
+      return statusOutcome(err);
+    }
+  }
+
+  private onRejected(update: JobUpdate, code: string): void {
+    const killed = this.jobs?.abandon(update.jobId, update.lease) ?? false;
+    this.log.warn("control plane refused a job update; dropping it", {
+      jobId: update.jobId,
+      state: update.state,
+      code,
+      ...(killed ? { action: "killing the job: its lease is no longer valid" } : {}),
+    });
+  }
+
+  /** The control plane forgot this worker (401/404): register again, then drop the old registration's work. */
+  private async reregister(why: string): Promise<void> {
+    if (this.reregistering || this.mode === "finished" || !this.jobs) return;
+    const ctl = new AbortController();
+    this.reregistering = ctl;
+    this.log.warn("the control plane no longer knows this worker; registering again", {
+      workerId: this.reg?.workerId,
+      why,
+    });
+    this.queue.pause();
+    this.channel?.close();
+    try {
+      if (this.mode !== "active") throw new AbortedError(); // draining: no point in coming back
+      const reg = await registerWithRetry(this.client, this.opts.joinToken, this.registerBody(), {
+        logger: this.log,
+        signal: AbortSignal.any([ctl.signal, this.abort.signal]),
+        ...(this.rt.registerBackoff ? { backoff: this.rt.registerBackoff } : {}),
+      });
+      this.adopt(reg);
+      // The old leases were requeued elsewhere: kill those jobs and forget their updates.
+      const killed = this.jobs.abandonOlderThan(this.epoch);
+      const dropped = this.queue.dropWhere((e) => e.tag < this.epoch);
+      if (killed + dropped > 0)
+        this.log.warn("dropped the old registration's work", { killedJobs: killed, droppedUpdates: dropped });
+    } catch (err) {
+      if (!(err instanceof AbortedError)) {
+        this.jobs.killAll("Abandoned", true);
+        this.finish(this.fatal(err));
+        return;
+      }
+      // Stopping while re-registering: the leases are void, nothing can be reported.
+      this.jobs.killAll("Abandoned");
+      this.queue.dropWhere(() => true);
+      this.queue.resume();
+    } finally {
+      this.reregistering = undefined;
+    }
+    this.checkIdle();
+  }
+
+  private serverDrain(source: string): void {
+    if (this.mode !== "active") return;
+    this.mode = "draining";
+    this.log.info("the control plane asked this worker to drain: no new work, running jobs finish", {
+      source,
+      runningJobs: this.jobs?.size ?? 0,
+    });
+    this.checkIdle();
+  }
+
+  private stop(): Promise<AgentResult> {
+    if (this.mode === "finished" || this.mode === "stopping") return this.done;
+    if (this.mode === "starting") {
+      this.mode = "stopping";
+      this.abort.abort(); // still registering: nothing to drain
+      return this.done;
+    }
+    this.mode = "stopping";
+    const reg = this.reg;
+    this.log.info("stopping: no new work; waiting for running jobs", {
+      runningJobs: this.jobs?.size ?? 0,
+      drainTimeoutSeconds: this.opts.drainTimeoutSeconds,
+    });
+    this.reregistering?.abort();
+    if (reg) announceDrain(this.client, reg, this.abort.signal, this.log);
+    this.cancelDrainTimer = setLongTimeout(() => {
+      if (!this.jobs || this.jobs.size === 0) return;
+      this.log.warn("drain timeout reached; killing remaining jobs", { runningJobs: this.jobs.size });
+      this.jobs.killAll("Drained");
+    }, this.opts.drainTimeoutSeconds * 1000);
+    this.checkIdle();
+    return this.done;
+  }
+
+  private kill(): Promise<AgentResult> {
+    if (this.mode === "finished") return this.done;
+    this.log.warn("killing all jobs and exiting now", { runningJobs: this.jobs?.size ?? 0 });
+    this.jobs?.killAll("Abandoned", true);
+    this.finish({ exitCode: 1, reason: "killed" });
+    return this.done;
+  }
+
+  /** Once draining/stopping and no job runs: deliver what is queued, deregister, finish. */
+  private checkIdle(): void {
+    if ((this.mode !== "draining" && this.mode !== "stopping") || this.finishing || this.reregistering)
+      return;
+    if (!this.jobs || this.jobs.size > 0) return;
+    this.finishing = true;
+    void this.finishGracefully();
+  }
+
+  private async finishGracefully(): Promise<void> {
+    await wrapUp({
+      client: this.client,
+      reg: this.reg,
+      queue: this.queue,
+      pacer: this.pacer,
+      channel: this.channel,
+      log: this.log,
+      signal: this.abort.signal,
+      flushTimeoutMs: this.rt.flushTimeoutMs ?? 60_000,
+    });
+    this.log.info("stopped", { reason: "drained" });
+    this.finish({ exitCode: 0, reason: "drained" });
+  }
+
+  private fatal(err: unknown): AgentResult {
+    const message = err instanceof CliError ? err.message : `agent failed: ${describeError(err)}`;
+    this.log.error(message);
+    return { exitCode: err instanceof CliError ? err.exitCode : 1, reason: "error", message };
+  }
+
+  /** Releases everything; the first result wins. */
+  private finish(result: AgentResult | undefined): void {
+    if (!result || this.mode === "finished") return;
+    this.mode = "finished";
+    this.abort.abort();
+    this.cancelDrainTimer?.();
+    this.queue.close();
+    this.channel?.close();
+    void this.pacer.stop();
+    this.resolveDone(result);
+  }
+}
