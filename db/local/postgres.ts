@@ -27,12 +27,12 @@ export function addressOf(url: string): string {
 /** Embedded Postgres (PGlite) served over TCP on loopback. `dataDir` undefined = in memory. */
 export async function startPglite(dataDir?: string): Promise<LocalDatabase> {
   const { PGlite } = await import("@electric-sql/pglite");
-  const { PGLiteSocketServer } = await import("@electric-sql/pglite-socket");
+  const { PgliteServer } = await import("./pglite-server.ts");
   if (dataDir) fs.mkdirSync(dataDir, { recursive: true });
   const db = await PGlite.create(dataDir ? { dataDir } : {});
-  const server = new PGLiteSocketServer({ db, port: 0, host: "127.0.0.1", maxConnections: 128 });
-  await server.start();
-  const conn = server.getServerConn(); // "127.0.0.1:PORT"
+  const server = new PgliteServer(db);
+  const port = await server.start();
+  const conn = `127.0.0.1:${port}`;
   const url = `postgres://postgres@${conn}/postgres`;
   return {
     url,
