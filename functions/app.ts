@@ -5,6 +5,7 @@ import { authenticate, corsFromEnv, limitBody, requestId } from "./gateway.ts";
 import type { HonoEnv } from "./hono-env.ts";
 import { jobsApp } from "./jobs.ts";
 import { opsApp, VERSION } from "./ops.ts";
+import { policiesApp } from "./policies.ts";
 import { onError, problem } from "./problem.ts";
 import { quotasApp } from "./quotas.ts";
 import { tenantsApp } from "./tenants.ts";
@@ -24,6 +25,7 @@ app.use("*", authenticate);
 app.route("/", opsApp);
 app.route("/", tenantsApp);
 app.route("/", quotasApp);
+app.route("/", policiesApp);
 app.route("/", jobsApp);
 app.route("/", workersApp);
 

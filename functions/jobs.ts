@@ -10,7 +10,18 @@ import { withDb } from "../src/lib/pg.ts";
 import { tenantStub } from "../src/stubs.ts";
 import { actorOf, tenantOf, tenantRole } from "./gateway.ts";
 import type { HonoEnv } from "./hono-env.ts";
-import { body, errorsWith, IdParam, Job, JobEvent, JobSubmit, json, Loose, Priority } from "./schemas.ts";
+import {
+  body,
+  errorsWith,
+  IdParam,
+  Job,
+  JobEvent,
+  JobSubmit,
+  json,
+  Loose,
+  Priority,
+  toSubmitJob,
+} from "./schemas.ts";
 import { validationHook } from "./validation.ts";
 
 export const jobsApp = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook });
@@ -52,20 +63,7 @@ jobsApp.openapi(
     const key = c.req.valid("header")["idempotency-key"] ?? null;
     const r = unwrap(
       await tenantStub(c.env, who.tenantId).submit(who.keyHash, {
-        job: {
-          name: input.name,
-          command: input.command,
-          gpus: input.gpus,
-          gpuType: input.gpuType ?? null,
-          priority: input.priority,
-          maxRuntimeSeconds: input.maxRuntimeSeconds ?? null,
-          maxRetries: input.maxRetries,
-          env: input.env,
-          labels: input.labels,
-          user: input.user ?? null,
-          dependsOn: input.dependsOn,
-          array: input.array ?? null,
-        },
+        job: toSubmitJob(input),
         idempotencyKey: key,
         fingerprint: await sha256Hex(JSON.stringify(input)),
         requestId: c.get("requestId"),

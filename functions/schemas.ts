@@ -1,6 +1,7 @@
 // Request and response schemas. Each one both validates requests and generates /openapi.json, so the
 // documentation cannot drift from what the API accepts. Objects are strict: unknown fields are rejected.
 import { z } from "@hono/zod-openapi";
+import type { SubmitJob } from "../src/do/tenant/submit.ts";
 
 export const Problem = z
   .object({
@@ -136,6 +137,22 @@ export const JobSubmit = z
   })
   .openapi("JobSubmission");
 export type JobSubmitInput = z.infer<typeof JobSubmit>;
+
+/** The validated submission as the tenant's object takes it (absent optional fields become null). */
+export const toSubmitJob = (input: JobSubmitInput): SubmitJob => ({
+  name: input.name,
+  command: input.command,
+  gpus: input.gpus,
+  gpuType: input.gpuType ?? null,
+  priority: input.priority,
+  maxRuntimeSeconds: input.maxRuntimeSeconds ?? null,
+  maxRetries: input.maxRetries,
+  env: input.env,
+  labels: input.labels,
+  user: input.user ?? null,
+  dependsOn: input.dependsOn,
+  array: input.array ?? null,
+});
 
 export const Job = z
   .object({

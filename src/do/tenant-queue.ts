@@ -30,7 +30,7 @@ import { Ledger } from "./tenant/ledger.ts";
 import { RateLimiter } from "./tenant/rate-limit.ts";
 import { TenantReads } from "./tenant/reads.ts";
 import { TENANT_SCHEMA } from "./tenant/schema.ts";
-import { type SubmitOk, type SubmitRequest, submit } from "./tenant/submit.ts";
+import { dryRunPolicies, type SubmitJob, type SubmitOk, type SubmitRequest, submit } from "./tenant/submit.ts";
 import { demandSummary } from "./tenant/summary.ts";
 
 const RETENTION_MS = 7 * 24 * 3600 * 1000;
@@ -101,7 +101,10 @@ export class TenantQueue extends DurableObject<Env> {
 
   async syncCatalog(c: TenantCatalog): Promise<{ applied: boolean; rev: number }> {
     const applied = this.catalog.apply(c);
-    if (applied) this.demandChanged(); // weight or quota may have changed
+    if (applied) {
+      this.demandChanged(); // weight or quota may have changed: the scheduler must know (cohorts lend)
+      await this.afterWrite();
+    }
     return { applied, rev: this.catalog.rev };
   }
 
@@ -126,6 +129,13 @@ export class TenantQueue extends DurableObject<Env> {
     const r = submit(this.tc, who, req);
     await this.afterWrite();
     return r;
+  }
+
+  /** The dry run: exactly the evaluation submit performs, with the same cached policies. */
+  async evaluatePolicies(job: SubmitJob, user: string) {
+    if (!(await this.ensureCatalog())) return fail("NotFound", "unknown tenant");
+    const r = dryRunPolicies(this.tc, job, user);
+    return { ok: true as const, value: r };
   }
 
   async cancel(jobId: string, actor: string, requestId: string) {
@@ -194,6 +204,14 @@ export class TenantQueue extends DurableObject<Env> {
     const r = this.reads.deallocate(id, actor, requestId);
     await this.afterWrite();
     return r;
+  }
+
+  /** GPUs held right now, for usage reports that include jobs still running. */
+  async liveUsage() {
+    return all<{ user: string; gpu_type: string; gpus: number; since: number }>(
+      this.sql,
+      "SELECT user, assigned_type AS gpu_type, gpus, scheduled_at AS since FROM jobs WHERE state IN ('scheduled','running')",
+    );
   }
 
   /** Events after a sequence number (live stream resume, tests). */

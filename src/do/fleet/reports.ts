@@ -51,8 +51,9 @@ export async function applyReports(
           u.lease,
         )
         .toArray()[0];
-      // The same final report again (its first answer was lost): same answer.
-      if (done && u.state !== "running") accepted.push(u.jobId);
+      // The same final report again (its first answer was lost): same answer. A lease released for any
+      // other reason (worker declared dead, cancelled before it started) stays refused.
+      if (done && done.state === u.state) accepted.push(u.jobId);
       else {
         rejected.push({
           jobId: u.jobId,
@@ -75,7 +76,7 @@ export async function applyReports(
       const now = Date.now();
       storage.transactionSync(() => {
         results.forEach((r, i) => {
-          const { l } = group[i]!;
+          const { l, u } = group[i]!;
           const current = store.lease(l.job_id);
           const same = current && current.lease === l.lease;
           if (!r.ok) {
@@ -89,7 +90,8 @@ export async function applyReports(
           }
           accepted.push(r.jobId);
           if (!same) return;
-          if (r.released) store.releaseLease(current, r.state ?? "released", now);
+          // Keyed by what the agent reported, so the identical report repeated gets the identical answer.
+          if (r.released) store.releaseLease(current, u.state, now);
           else if (r.state === "running" && current.state !== "running") {
             sql.exec("UPDATE leases SET state = 'running', missing_since = NULL WHERE job_id = ?", l.job_id);
           }

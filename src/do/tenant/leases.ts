@@ -313,36 +313,34 @@ export function leasesLost(
       const j = ctx.jobs.get(it.jobId);
       if (!j || j.lease !== it.lease || (j.state !== "scheduled" && j.state !== "running")) continue;
       n++;
-      const msg = `${it.reason}: worker ${j.worker_id}`;
-      if (j.cancel_requested) {
-        ctx.jobs.transition(
-          j,
-          "cancelled",
-          { reason: "Cancelled", message: msg },
-          { reason: "Cancelled", message: msg },
-          now,
-        );
-      } else if (j.lost_requeues < MAX_WORKER_LOST_REQUEUES) {
-        ctx.jobs.transition(
-          j,
-          "queued",
-          { attempt: j.attempt + 1, lost_requeues: j.lost_requeues + 1, reason: it.reason, message: msg },
-          { reason: it.reason, message: `${msg}; requeued as attempt ${j.attempt + 1}` },
-          now,
-        );
-      } else {
-        ctx.jobs.transition(
-          j,
-          "failed",
-          { reason: "WorkerLost", message: `${msg}; requeued ${j.lost_requeues} times already` },
-          { reason: "WorkerLost", message: msg },
-          now,
-        );
-      }
+      lostOne(ctx, j, it.reason, now);
     }
   });
   if (n) ctx.demandChanged();
   return n;
+}
+
+function lostOne(ctx: TenantCtx, j: JobRow, reason: LostReason, now: number): void {
+  const msg = `${reason}: worker ${j.worker_id}`;
+  if (j.cancel_requested) {
+    ctx.jobs.transition(j, "cancelled", { reason: "Cancelled", message: msg }, { reason: "Cancelled", message: msg }, now);
+  } else if (j.lost_requeues < MAX_WORKER_LOST_REQUEUES) {
+    ctx.jobs.transition(
+      j,
+      "queued",
+      { attempt: j.attempt + 1, lost_requeues: j.lost_requeues + 1, reason, message: msg },
+      { reason, message: `${msg}; requeued as attempt ${j.attempt + 1}` },
+      now,
+    );
+  } else {
+    ctx.jobs.transition(
+      j,
+      "failed",
+      { reason: "WorkerLost", message: `${msg}; requeued ${j.lost_requeues} times already` },
+      { reason: "WorkerLost", message: msg },
+      now,
+    );
+  }
 }
 
 /** Ask the fleet to stop a scheduled/running job (delivered reliably through the mailbox). */
