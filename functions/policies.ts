@@ -3,8 +3,8 @@
 // Expressions are compiled when written (a bad one is a 400 naming the position) and the tenant objects'
 // caches are refreshed before the call returns, so a change applies to the next submission.
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import type { Context } from "hono";
 import { and, asc, eq, isNull, or, sql } from "drizzle-orm";
+import type { Context } from "hono";
 import { policies, policyVersions, tenants } from "../db/schema.ts";
 import { newId } from "../src/domain/ids.ts";
 import {
@@ -33,7 +33,10 @@ const PolicyIn = z.strictObject({
     .string()
     .min(1)
     .max(POLICY_EXPRESSION_MAX_LENGTH)
-    .openapi({ example: "job.gpus > 8", description: "CEL over job, tenant and now; the policy matches when true" }),
+    .openapi({
+      example: "job.gpus > 8",
+      description: "CEL over job, tenant and now; the policy matches when true",
+    }),
   effect: z.enum(["deny", "warn"]),
   message: z.string().max(1024).nullable().optional(),
   messageExpression: z
@@ -43,7 +46,10 @@ const PolicyIn = z.strictObject({
     .optional()
     .openapi({ description: "CEL returning the message (instead of the static one)" }),
   enabled: z.boolean().default(true),
-  scope: z.enum(["tenant", "global"]).optional().openapi({ description: "global needs the platform admin token" }),
+  scope: z
+    .enum(["tenant", "global"])
+    .optional()
+    .openapi({ description: "global needs the platform admin token" }),
 });
 
 const Policy = z
@@ -94,15 +100,20 @@ function compileOrThrow(def: PolicyDef): void {
 function scopeFor(p: Principal, requested: "tenant" | "global" | undefined): string | null {
   if (p.kind === "admin") {
     if (requested === "tenant") {
-      throw new GantryError("ValidationFailed", "the platform admin creates global policies; omit scope or use global", [
-        { path: "scope", message: "tenant scope needs a tenant admin key" },
-      ]);
+      throw new GantryError(
+        "ValidationFailed",
+        "the platform admin creates global policies; omit scope or use global",
+        [{ path: "scope", message: "tenant scope needs a tenant admin key" }],
+      );
     }
     return null;
   }
-  if (p.kind !== "tenant") throw new GantryError("Forbidden", "policies need a tenant admin key or the admin token");
-  if (requested === "global") throw new GantryError("Forbidden", "global policies need the platform admin token");
-  if (p.role !== "admin") throw new GantryError("Forbidden", "writing policies needs a tenant key with role admin");
+  if (p.kind !== "tenant")
+    throw new GantryError("Forbidden", "policies need a tenant admin key or the admin token");
+  if (requested === "global")
+    throw new GantryError("Forbidden", "global policies need the platform admin token");
+  if (p.role !== "admin")
+    throw new GantryError("Forbidden", "writing policies needs a tenant key with role admin");
   return p.tenantId;
 }
 
@@ -122,7 +133,8 @@ async function visible(c: Context<HonoEnv>, db: Q, id: string): Promise<PolicyRo
 /** Only the owner writes: a tenant admin its tenant's policies, the platform admin global ones. */
 function assertWriter(c: Context<HonoEnv>, row: PolicyRow): void {
   const p = c.get("principal")!;
-  if (row.tenantId === null && p.kind !== "admin") throw new GantryError("Forbidden", "global policies need the admin token");
+  if (row.tenantId === null && p.kind !== "admin")
+    throw new GantryError("Forbidden", "global policies need the admin token");
   if (row.tenantId !== null && p.kind === "tenant" && p.role !== "admin") {
     throw new GantryError("Forbidden", "writing policies needs a tenant key with role admin");
   }
@@ -226,7 +238,9 @@ policiesApp.openapi(
   async (c) => {
     const p = c.get("principal")!;
     const scope =
-      p.kind === "tenant" ? or(isNull(policies.tenantId), eq(policies.tenantId, p.tenantId)) : isNull(policies.tenantId);
+      p.kind === "tenant"
+        ? or(isNull(policies.tenantId), eq(policies.tenantId, p.tenantId))
+        : isNull(policies.tenantId);
     const rows = await withDb(c.env, (db) =>
       db
         .select()
@@ -273,7 +287,9 @@ policiesApp.openapi(
     const { job } = c.req.valid("json");
     if (p.kind === "tenant") {
       // The same cached policies and the same code as enforcement at submit.
-      const r = unwrap(await tenantStub(c.env, p.tenantId).evaluatePolicies(toSubmitJob(job), job.user ?? p.name));
+      const r = unwrap(
+        await tenantStub(c.env, p.tenantId).evaluatePolicies(toSubmitJob(job), job.user ?? p.name),
+      );
       return c.json(r.value, 200);
     }
     const rows = await withDb(c.env, (db) =>
@@ -327,13 +343,20 @@ policiesApp.openapi(
     summary: "Every version of a policy",
     middleware: [readers] as const,
     request: { params: IdParam("id", "pol_01jd9r2v6m3x4c5b6n7p8q9r0s") },
-    responses: { 200: json(z.object({ items: z.array(z.record(z.string(), z.unknown())) }), "Versions"), ...errorsWith() },
+    responses: {
+      200: json(z.object({ items: z.array(z.record(z.string(), z.unknown())) }), "Versions"),
+      ...errorsWith(),
+    },
   }),
   async (c) => {
     const { id } = c.req.valid("param");
     const rows = await withDb(c.env, async (db) => {
       await visible(c, db, id);
-      return db.select().from(policyVersions).where(eq(policyVersions.policyId, id)).orderBy(asc(policyVersions.version));
+      return db
+        .select()
+        .from(policyVersions)
+        .where(eq(policyVersions.policyId, id))
+        .orderBy(asc(policyVersions.version));
     });
     return c.json({ items: rows.map((r) => ({ ...r, createdAt: r.createdAt.toISOString() })) }, 200);
   },
@@ -346,7 +369,10 @@ policiesApp.openapi(
     tags: ["policies"],
     summary: "Replace a policy: a new version, applied to the next submission",
     middleware: [readers] as const,
-    request: { params: IdParam("id", "pol_01jd9r2v6m3x4c5b6n7p8q9r0s"), body: body(PolicyIn.omit({ scope: true })) },
+    request: {
+      params: IdParam("id", "pol_01jd9r2v6m3x4c5b6n7p8q9r0s"),
+      body: body(PolicyIn.omit({ scope: true })),
+    },
     responses: { 200: json(Policy, "The new version"), ...errorsWith() },
   }),
   async (c) => {

@@ -192,7 +192,12 @@ quotasApp.openapi(
   },
 );
 
-const UsageRow = z.object({ user: z.string(), gpuType: z.string(), gpuSeconds: z.number(), jobs: z.number().int() });
+const UsageRow = z.object({
+  user: z.string(),
+  gpuType: z.string(),
+  gpuSeconds: z.number(),
+  jobs: z.number().int(),
+});
 
 quotasApp.openapi(
   createRoute({
@@ -221,7 +226,9 @@ quotasApp.openapi(
     const to = q.to ? new Date(q.to) : new Date();
     const from = q.from ? new Date(q.from) : new Date(to.getTime() - 86_400_000);
     if (from >= to) {
-      throw new GantryError("ValidationFailed", "from must be before to", [{ path: "from", message: "must be before to" }]);
+      throw new GantryError("ValidationFailed", "from must be before to", [
+        { path: "from", message: "must be before to" },
+      ]);
     }
     unwrap(await tenantStub(c.env, who.tenantId).rateCheck("read"));
     // Finished holdings come from Postgres, clipped to the window; running ones from the live object.
@@ -234,7 +241,13 @@ quotasApp.openapi(
           gpuSeconds: sql<number>`coalesce(sum(${usageRecords.gpus} * extract(epoch from (least(${usageRecords.endedAt}, ${to.toISOString()}::timestamptz) - greatest(${usageRecords.startedAt}, ${from.toISOString()}::timestamptz)))), 0)::float8`,
         })
         .from(usageRecords)
-        .where(and(eq(usageRecords.tenantId, who.tenantId), lt(usageRecords.startedAt, to), gt(usageRecords.endedAt, from)))
+        .where(
+          and(
+            eq(usageRecords.tenantId, who.tenantId),
+            lt(usageRecords.startedAt, to),
+            gt(usageRecords.endedAt, from),
+          ),
+        )
         .groupBy(usageRecords.user, usageRecords.gpuType),
     );
     const acc = new Map<string, z.infer<typeof UsageRow>>();

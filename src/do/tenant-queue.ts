@@ -30,7 +30,13 @@ import { Ledger } from "./tenant/ledger.ts";
 import { RateLimiter } from "./tenant/rate-limit.ts";
 import { TenantReads } from "./tenant/reads.ts";
 import { TENANT_SCHEMA } from "./tenant/schema.ts";
-import { dryRunPolicies, type SubmitJob, type SubmitOk, type SubmitRequest, submit } from "./tenant/submit.ts";
+import {
+  dryRunPolicies,
+  type SubmitJob,
+  type SubmitOk,
+  type SubmitRequest,
+  submit,
+} from "./tenant/submit.ts";
 import { demandSummary } from "./tenant/summary.ts";
 
 const RETENTION_MS = 7 * 24 * 3600 * 1000;

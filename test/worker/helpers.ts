@@ -27,7 +27,11 @@ export async function api<T = Record<string, unknown>>(
   // The Worker's own fetch handler, called directly: the pool's SELF service binding adds per-request
   // overhead that grows with concurrency (1,000 concurrent submits: 100 s instead of 1.5 s).
   const ctx = createExecutionContext();
-  const r = await worker.fetch(new Request(`https://gantry.test${path}`, { method, headers, body: payload }), env, ctx);
+  const r = await worker.fetch(
+    new Request(`https://gantry.test${path}`, { method, headers, body: payload }),
+    env,
+    ctx,
+  );
   const text = await r.text();
   await waitOnExecutionContext(ctx);
   let body: unknown = null;

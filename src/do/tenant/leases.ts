@@ -323,7 +323,13 @@ export function leasesLost(
 function lostOne(ctx: TenantCtx, j: JobRow, reason: LostReason, now: number): void {
   const msg = `${reason}: worker ${j.worker_id}`;
   if (j.cancel_requested) {
-    ctx.jobs.transition(j, "cancelled", { reason: "Cancelled", message: msg }, { reason: "Cancelled", message: msg }, now);
+    ctx.jobs.transition(
+      j,
+      "cancelled",
+      { reason: "Cancelled", message: msg },
+      { reason: "Cancelled", message: msg },
+      now,
+    );
   } else if (j.lost_requeues < MAX_WORKER_LOST_REQUEUES) {
     ctx.jobs.transition(
       j,
