@@ -1,6 +1,7 @@
 // The Worker's HTTP surface: gateway middleware, then one sub-app per service. Every route is declared
 // with @hono/zod-openapi, so /openapi.json is generated from the same schemas that validate requests.
 import { OpenAPIHono } from "@hono/zod-openapi";
+import { eventsApp } from "./events.ts";
 import { authenticate, corsFromEnv, limitBody, requestId } from "./gateway.ts";
 import type { HonoEnv } from "./hono-env.ts";
 import { jobsApp } from "./jobs.ts";
@@ -28,6 +29,7 @@ app.route("/", quotasApp);
 app.route("/", policiesApp);
 app.route("/", jobsApp);
 app.route("/", workersApp);
+app.route("/", eventsApp);
 
 app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
   type: "http",

@@ -29,14 +29,10 @@ const readers = allow("admin", "tenant");
 
 const PolicyIn = z.strictObject({
   name: z.string().min(1).max(128),
-  expression: z
-    .string()
-    .min(1)
-    .max(POLICY_EXPRESSION_MAX_LENGTH)
-    .openapi({
-      example: "job.gpus > 8",
-      description: "CEL over job, tenant and now; the policy matches when true",
-    }),
+  expression: z.string().min(1).max(POLICY_EXPRESSION_MAX_LENGTH).openapi({
+    example: "job.gpus > 8",
+    description: "CEL over job, tenant and now; the policy matches when true",
+  }),
   effect: z.enum(["deny", "warn"]),
   message: z.string().max(1024).nullable().optional(),
   messageExpression: z

@@ -1,6 +1,7 @@
 // A tenant's Durable Object: the source of truth for the tenant's live jobs (queue, job state, quota
 // ledger, idempotency keys). Thin: storage and RPC plumbing here, the logic in ./tenant/*.ts and src/domain.
 import { DurableObject } from "cloudflare:workers";
+import { priorityName } from "../domain/job.ts";
 import { config, type Env } from "../env.ts";
 import { fail, type Result } from "../errors.ts";
 import { AlarmPlanner, minTime } from "../lib/alarm.ts";
@@ -12,8 +13,9 @@ import { all, Meta, migrate, scalar } from "../lib/sql.ts";
 import { fleetStub, schedulerStub } from "../stubs.ts";
 import { CatalogCache, type KeyPrincipal, type TenantCatalog } from "./tenant/catalog.ts";
 import type { TenantCtx } from "./tenant/context.ts";
+import { EventsHub } from "./tenant/events-hub.ts";
 import { explainJob } from "./tenant/explain.ts";
-import { JobStore } from "./tenant/jobs.ts";
+import { JobStore, parseSpec } from "./tenant/jobs.ts";
 import {
   applyUpdates,
   type ClaimItem,
@@ -54,6 +56,7 @@ export class TenantQueue extends DurableObject<Env> {
   private limiter = new RateLimiter();
   private tc!: TenantCtx;
   private reads: TenantReads;
+  private hub: EventsHub;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -85,6 +88,20 @@ export class TenantQueue extends DurableObject<Env> {
       demandChanged: () => this.demandChanged(),
     };
     this.reads = new TenantReads(this.tc);
+    this.hub = new EventsHub(ctx, this.sql, () => this.tenantId);
+    this.jobs.onChange((job, ev) => {
+      const spec = parseSpec(job);
+      this.hub.queue(
+        EventsHub.fromRecord(ev, {
+          name: spec.name,
+          user: job.user,
+          priority: priorityName(job.priority),
+          gpus: job.gpus,
+          gpuType: spec.gpuType,
+          arrayId: job.array_id,
+        }),
+      );
+    });
     ctx.blockConcurrencyWhile(() => this.planner.init());
   }
 
@@ -262,6 +279,33 @@ export class TenantQueue extends DurableObject<Env> {
     return { flushed, pending: this.outbox.pending() };
   }
 
+  // ---------------------------------------------------------------- live events
+
+  /** Only the Worker reaches this (after authenticating the tenant): WebSocket or SSE event streams. */
+  override async fetch(request: Request): Promise<Response> {
+    const url = new URL(request.url);
+    const after = url.searchParams.get("after");
+    const job = url.searchParams.get("job");
+    const afterSeq = after !== null && /^\d+$/.test(after) ? Number(after) : null;
+    if (request.headers.get("upgrade")?.toLowerCase() === "websocket")
+      return this.hub.acceptWebSocket(afterSeq, job);
+    return this.hub.openSse(afterSeq, job);
+  }
+
+  async recentEvents(afterSeq: number, job: string | null, limit: number) {
+    return this.hub.replay(afterSeq, job, limit);
+  }
+
+  override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
+    if (message === "ping") ws.send("pong");
+  }
+
+  override async webSocketClose(ws: WebSocket, code: number): Promise<void> {
+    try {
+      ws.close(code === 1005 ? 1000 : code, "bye");
+    } catch {}
+  }
+
   // ---------------------------------------------------------------- alarm
 
   private demandDirtyAt: number | null = null;
@@ -284,6 +328,7 @@ export class TenantQueue extends DurableObject<Env> {
   }
 
   private async afterWrite(): Promise<void> {
+    this.hub.flush();
     const due = this.nextDue();
     if (due !== null) await this.planner.atMost(due);
   }
@@ -295,6 +340,7 @@ export class TenantQueue extends DurableObject<Env> {
     await Promise.allSettled([this.checkLeases(now), this.pushDemand(), this.deliverMail()]);
     if (this.outbox.hasRows()) await this.outbox.flush(this.env).catch(() => {});
     if (this.meta.num("prune_at", 0) <= now) this.prune(now);
+    this.hub.flush();
     await this.planner.reset(this.nextDue());
   }
 

@@ -74,7 +74,7 @@ export interface EventInfo {
   exitCode?: number | null;
 }
 
-export type ChangeListener = (job: JobRow, from: JobState | null, eventSeq: number) => void;
+export type ChangeListener = (job: JobRow, event: EventRecord) => void;
 
 const COLUMNS = [
   "state",
@@ -278,7 +278,7 @@ export class JobStore {
     );
     this.outbox.add({ kind: "event", data: ev });
     this.outbox.add({ kind: "job", data: this.toRecord(job) });
-    for (const l of this.listeners) l(job, from, seq);
+    for (const l of this.listeners) l(job, ev);
   }
 
   toRecord(j: JobRow): JobRecord {

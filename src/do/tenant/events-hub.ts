@@ -1,0 +1,173 @@
+// The tenant's live event stream: every job transition, in order, to hibernatable WebSockets and to
+// Server-Sent Events streams. Events are numbered by the tenant's event sequence, so a client that
+// reconnects with the last id it saw gets everything after it from the events table, then the live tail.
+// Transitions are queued during a transaction and sent after it commits.
+import type { EventRecord } from "../../lib/history.ts";
+import { all } from "../../lib/sql.ts";
+
+export interface StreamEvent {
+  seq: number;
+  jobId: string;
+  at: string;
+  from: string | null;
+  to: string;
+  reason: string | null;
+  message: string | null;
+  attempt: number;
+  lease: number | null;
+  workerId: string | null;
+  exitCode: number | null;
+  job: {
+    name: string;
+    user: string;
+    priority: string;
+    gpus: number;
+    gpuType: string | null;
+    arrayId: string | null;
+  };
+}
+
+interface SseClient {
+  writer: WritableStreamDefaultWriter<Uint8Array>;
+  job: string | null;
+}
+
+const TAG = "events";
+const REPLAY_LIMIT = 10_000;
+const enc = new TextEncoder();
+
+export class EventsHub {
+  private pending: StreamEvent[] = [];
+  private sse = new Set<SseClient>();
+  private keepAlive: ReturnType<typeof setInterval> | null = null;
+
+  constructor(
+    private ctx: DurableObjectState,
+    private sql: SqlStorage,
+    private tenantId: () => string,
+  ) {}
+
+  /** Called for every transition inside the transaction; sent by flush() once it committed. */
+  queue(e: StreamEvent): void {
+    if (this.hasSubscribers()) this.pending.push(e);
+  }
+
+  private hasSubscribers(): boolean {
+    return this.sse.size > 0 || this.ctx.getWebSockets(TAG).length > 0;
+  }
+
+  flush(): void {
+    if (this.pending.length === 0) return;
+    const events = this.pending;
+    this.pending = [];
+    for (const ws of this.ctx.getWebSockets(TAG)) {
+      const job = (ws.deserializeAttachment() as { job: string | null } | null)?.job ?? null;
+      for (const e of events) {
+        if (job && e.jobId !== job) continue;
+        try {
+          ws.send(JSON.stringify({ type: "event", ...e }));
+        } catch {
+          // closing; the client resumes from its last id
+        }
+      }
+    }
+    for (const c of this.sse)
+      for (const e of events) if (!c.job || e.jobId === c.job) this.write(c, sseFrame(e));
+  }
+
+  /** Everything after `afterSeq` (optionally one job's), oldest first, from the events table. */
+  replay(afterSeq: number, job: string | null, limit = REPLAY_LIMIT): StreamEvent[] {
+    const rows = all<Record<string, SqlStorageValue>>(
+      this.sql,
+      `SELECT e.*, j.spec, j.user, j.priority, j.gpus, j.array_id FROM events e LEFT JOIN jobs j ON j.id = e.job_id
+       WHERE e.seq > ? ${job ? "AND e.job_id = ?" : ""} ORDER BY e.seq LIMIT ${Math.min(limit, REPLAY_LIMIT)}`,
+      ...(job ? [afterSeq, job] : [afterSeq]),
+    );
+    return rows.map((r) => {
+      const spec = r.spec ? (JSON.parse(r.spec as string) as { name: string; gpuType: string | null }) : null;
+      return {
+        seq: r.seq as number,
+        jobId: r.job_id as string,
+        at: new Date(r.at as number).toISOString(),
+        from: r.from_state as string | null,
+        to: r.to_state as string,
+        reason: r.reason as string | null,
+        message: r.message as string | null,
+        attempt: r.attempt as number,
+        lease: r.lease as number | null,
+        workerId: r.worker_id as string | null,
+        exitCode: r.exit_code as number | null,
+        job: {
+          name: spec?.name ?? "",
+          user: (r.user as string) ?? "",
+          priority: ["low", "normal", "high"][(r.priority as number) ?? 1] ?? "normal",
+          gpus: (r.gpus as number) ?? 0,
+          gpuType: spec?.gpuType ?? null,
+          arrayId: (r.array_id as string | null) ?? null,
+        },
+      };
+    });
+  }
+
+  acceptWebSocket(afterSeq: number | null, job: string | null): Response {
+    const pair = new WebSocketPair();
+    const [client, server] = [pair[0], pair[1]];
+    this.ctx.acceptWebSocket(server, [TAG]);
+    server.serializeAttachment({ job });
+    server.send(JSON.stringify({ type: "hello", tenantId: this.tenantId() }));
+    if (afterSeq !== null)
+      for (const e of this.replay(afterSeq, job)) server.send(JSON.stringify({ type: "event", ...e }));
+    return new Response(null, { status: 101, webSocket: client });
+  }
+
+  openSse(afterSeq: number | null, job: string | null): Response {
+    const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
+    const c: SseClient = { writer: writable.getWriter(), job };
+    this.write(c, enc.encode(`retry: 2000\n: gantry events for tenant ${this.tenantId()}\n\n`));
+    if (afterSeq !== null) for (const e of this.replay(afterSeq, job)) this.write(c, sseFrame(e));
+    this.sse.add(c);
+    // Comments keep proxies from closing an idle stream.
+    this.keepAlive ??= setInterval(() => {
+      for (const x of this.sse) this.write(x, enc.encode(": keep-alive\n\n"));
+      if (this.sse.size === 0 && this.keepAlive) {
+        clearInterval(this.keepAlive);
+        this.keepAlive = null;
+      }
+    }, 15_000);
+    return new Response(readable, {
+      headers: {
+        "content-type": "text/event-stream; charset=utf-8",
+        "cache-control": "no-cache, no-transform",
+        "x-accel-buffering": "no",
+      },
+    });
+  }
+
+  private write(c: SseClient, bytes: Uint8Array): void {
+    c.writer.write(bytes).catch(() => {
+      this.sse.delete(c);
+      c.writer.abort().catch(() => {});
+    });
+  }
+
+  static fromRecord(ev: EventRecord, job: StreamEvent["job"]): StreamEvent {
+    return {
+      seq: ev.seq,
+      jobId: ev.jobId,
+      at: new Date(ev.at).toISOString(),
+      from: ev.fromState,
+      to: ev.toState,
+      reason: ev.reason,
+      message: ev.message,
+      attempt: ev.attempt,
+      lease: ev.lease,
+      workerId: ev.workerId,
+      exitCode: ev.exitCode,
+      job,
+    };
+  }
+}
+
+function sseFrame(e: StreamEvent): Uint8Array {
+  return enc.encode(`id: ${e.seq}\nevent: job\ndata: ${JSON.stringify(e)}\n\n`);
+}
