@@ -4,7 +4,7 @@
 // commit the lease. A pass costs O(placements), whatever the backlog.
 import { DurableObject } from "cloudflare:workers";
 import { CapacityIndex, type WorkerCapacity } from "../domain/capacity.ts";
-import { type Placement, planPlacements, type TenantDemand } from "../domain/fairshare.ts";
+import { type Placement, planPlacements, standing, type TenantDemand } from "../domain/fairshare.ts";
 import { borrowable, type CohortMember } from "../domain/quota.ts";
 import { config, type Env } from "../env.ts";
 import { AlarmPlanner } from "../lib/alarm.ts";
@@ -50,6 +50,8 @@ export class Scheduler extends DurableObject<Env> {
   private reserved = new Map<string, Set<number>>();
   private running = false;
   private again = false;
+  /** Recent placements (time, GPU type key), for the estimated start times explain gives. */
+  private recent: { at: number; typeKey: string }[] = [];
   readonly stats: SchedulerStats = {
     passes: 0,
     placements: 0,
@@ -132,7 +134,7 @@ export class Scheduler extends DurableObject<Env> {
   // ------------------------------------------------------------------ queries
 
   /** Capacity by GPU type and what this tenant could borrow, for explain. O(workers), on demand only. */
-  async capacityInfo(tenantId: string) {
+  async capacityInfo(tenantId: string, typeKey = "*") {
     const types: Record<
       string,
       ReturnType<CapacityIndex["stats"]> extends Map<string, infer V> ? V : never
@@ -144,7 +146,47 @@ export class Scheduler extends DurableObject<Env> {
       const members = this.cohortMembers(me.quota.cohort);
       for (const b of Object.keys(me.quota.gpus)) borrowableByBucket[b] = borrowable(members, tenantId, b);
     }
-    return { types, borrowable: borrowableByBucket, workers: this.capacity.size };
+    return {
+      types,
+      borrowable: borrowableByBucket,
+      workers: this.capacity.size,
+      ratePerMinute: this.rates(),
+      competition: this.competition(tenantId, typeKey),
+    };
+  }
+
+  /**
+   * Other tenants ahead of this one for GPUs of `typeKey`: those with ready jobs that could use them and a
+   * better fair-share standing. Counts only; other tenants' names never leave the scheduler.
+   */
+  private competition(tenantId: string, typeKey: string): { tenantsAhead: number; jobsAhead: number } {
+    const me = this.demand.get(tenantId);
+    const mine = me ? standing(me) : 0;
+    let tenantsAhead = 0;
+    let jobsAhead = 0;
+    for (const d of this.demand.values()) {
+      if (d.tenantId === tenantId || standing(d) >= mine) continue;
+      const n = d.shapes
+        .filter((x) => typeKey === "*" || x.typeKey === "*" || x.typeKey === typeKey)
+        .reduce((a, x) => a + x.count, 0);
+      if (n > 0) {
+        tenantsAhead++;
+        jobsAhead += n;
+      }
+    }
+    return { tenantsAhead, jobsAhead };
+  }
+
+  /** Placements per minute by GPU type over the last ten minutes (at least one minute of history). */
+  private rates(now = Date.now()): Record<string, number> {
+    const window = 10 * 60_000;
+    this.recent = this.recent.filter((r) => r.at > now - window).slice(-20_000);
+    if (this.recent.length === 0) return {};
+    const span = Math.max(60_000, now - this.recent[0]!.at);
+    const out: Record<string, number> = {};
+    for (const r of this.recent) out[r.typeKey] = (out[r.typeKey] ?? 0) + 1;
+    for (const k of Object.keys(out)) out[k] = (out[k]! * 60_000) / span;
+    return out;
   }
 
   async getStats() {
@@ -298,6 +340,7 @@ export class Scheduler extends DurableObject<Env> {
             const e = entries[i]!;
             if (r.ok) {
               placed++;
+              this.recent.push({ at: Date.now(), typeKey: e.p.block.typeKey });
               return;
             }
             this.stats.failedAssigns++;

@@ -13,6 +13,7 @@ import { all, Meta, migrate, scalar } from "../lib/sql.ts";
 import { fleetStub, schedulerStub } from "../stubs.ts";
 import { CatalogCache, type KeyPrincipal, type TenantCatalog } from "./tenant/catalog.ts";
 import type { TenantCtx } from "./tenant/context.ts";
+import { resolveDependents } from "./tenant/deps.ts";
 import { EventsHub } from "./tenant/events-hub.ts";
 import { explainJob } from "./tenant/explain.ts";
 import { JobStore, parseSpec } from "./tenant/jobs.ts";
@@ -89,6 +90,7 @@ export class TenantQueue extends DurableObject<Env> {
     };
     this.reads = new TenantReads(this.tc);
     this.hub = new EventsHub(ctx, this.sql, () => this.tenantId);
+    this.jobs.onChange((job) => resolveDependents(this.tc, job));
     this.jobs.onChange((job, ev) => {
       const spec = parseSpec(job);
       this.hub.queue(

@@ -102,22 +102,23 @@ export interface CohortMember {
 }
 
 /**
- * GPUs `tenantId` may still borrow in `bucket` from the rest of its cohort: what the others leave unused
- * of their nominal quota, each capped by its lendingLimit, minus what other borrowers already took.
+ * GPUs `tenantId` may still borrow in `bucket` from the rest of its cohort: what the others leave unused of
+ * their nominal quota, each capped by its lendingLimit, minus everything already borrowed in the cohort —
+ * by the other borrowers and by this tenant itself.
  */
 export function borrowable(members: CohortMember[], tenantId: string, bucket: string): number {
   let lendable = 0;
-  let borrowedByOthers = 0;
+  let borrowed = 0;
   for (const m of members) {
-    if (m.tenantId === tenantId) continue;
     const e = m.quota.gpus[bucket];
     if (!e) continue;
     const used = bucketUsage(m.quota, m.usage, bucket);
+    borrowed += Math.max(0, used - e.nominal);
+    if (m.tenantId === tenantId) continue;
     const lendCap = e.lendingLimit ?? e.nominal;
     lendable += Math.min(lendCap, Math.max(0, e.nominal - used));
-    borrowedByOthers += Math.max(0, used - e.nominal);
   }
-  return Math.max(0, lendable - borrowedByOthers);
+  return Math.max(0, lendable - borrowed);
 }
 
 export function validateQuota(q: QuotaSpec): string[] {

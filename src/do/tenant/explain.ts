@@ -1,7 +1,7 @@
 // "Why is my job pending?" — one resolved reason, first that applies in the order of PRODUCT.md §4, with the
 // numbers behind it, and the job's position computed on demand (never stored on every change).
 import type { TypeStats } from "../../domain/capacity.ts";
-import { isTerminal, type PendingReason, priorityName } from "../../domain/job.ts";
+import { isTerminal, type PendingReason, parseShape, priorityName } from "../../domain/job.ts";
 import { bucketFor, checkOwn } from "../../domain/quota.ts";
 import { fail, type Result } from "../../errors.ts";
 import { all, first } from "../../lib/sql.ts";
@@ -64,7 +64,7 @@ export async function explainJob(ctx: TenantCtx, id: string): Promise<Result<{ v
       },
     };
   }
-  const info = await schedulerStub(ctx.env).capacityInfo(ctx.tenantId);
+  const info = await schedulerStub(ctx.env).capacityInfo(ctx.tenantId, j.type_key);
   const quota = ctx.catalog.quota();
   const usage = ctx.ledger.usage();
   const wanted = j.type_key;
@@ -104,24 +104,52 @@ export async function explainJob(ctx: TenantCtx, id: string): Promise<Result<{ v
       },
     };
   }
-  const free = fitting.filter(([, s]) => s.largestFree >= j.gpus);
-  if (free.length === 0) {
-    return {
-      ok: true,
-      value: { ...base, reason: reason("InsufficientCapacity", capacityMessage(j.gpus, typeLabel, fitting)) },
-    };
-  }
   const pos = position(ctx, j, now);
+  const eta = estimate(
+    pos.tenant + info.competition.jobsAhead,
+    fitting.map(([k]) => k),
+    info.ratePerMinute,
+    now,
+  );
+  const extra = { position: pos, ...(eta ? { estimatedStart: eta } : {}) };
+  const freeFits = fitting.some(([, s]) => s.largestFree >= j.gpus);
+  const capacity = capacityMessage(j.gpus, typeLabel, fitting);
+  // Like Slurm's Resources vs Priority: the job first in line waits for capacity; the ones behind it
+  // wait for the jobs ahead of them (in this tenant, or of tenants further below their fair share).
+  const { tenantsAhead, jobsAhead } = info.competition;
+  if (!freeFits && pos.tenant === 0 && tenantsAhead === 0) {
+    return { ok: true, value: { ...base, reason: reason("InsufficientCapacity", capacity), ...extra } };
+  }
+  const ahead = [
+    pos.tenant
+      ? `${pos.tenant} job(s) of this tenant (${pos.priority} at priority ${priorityName(j.priority)})`
+      : null,
+    tenantsAhead
+      ? `${jobsAhead} job(s) of ${tenantsAhead} other tenant(s) further below their fair share`
+      : null,
+  ].filter(Boolean);
+  const message = freeFits
+    ? `a ${typeLabel} block of ${j.gpus} is free; the next scheduling pass places it${ahead.length ? ` after ${ahead.join(" and ")}` : ""}`
+    : `${ahead.join(" and ")} are ahead for ${typeLabel}; ${capacity}`;
+  return { ok: true, value: { ...base, reason: reason("PriorityOrFairShare", message), ...extra } };
+}
+
+/**
+ * A rough start time: the jobs ahead (in this tenant and of tenants further below their share) divided by the recent placement rate for the GPU types
+ * that fit. Labelled an estimate: other tenants' demand and job runtimes move it.
+ */
+function estimate(
+  ahead: number,
+  types: string[],
+  rates: Record<string, number>,
+  now: number,
+): Explanation["estimatedStart"] | null {
+  const perMinute = types.reduce((n, k) => n + (rates[k] ?? 0), 0);
+  if (perMinute <= 0) return null;
+  const minutes = (ahead + 1) / perMinute;
   return {
-    ok: true,
-    value: {
-      ...base,
-      reason: reason(
-        "PriorityOrFairShare",
-        `${pos.tenant} job(s) of this tenant are ahead (${pos.priority} at priority ${priorityName(j.priority)}); other tenants may be further below their fair share`,
-      ),
-      position: pos,
-    },
+    at: new Date(now + minutes * 60_000).toISOString(),
+    basis: `estimate, not a guarantee: ${ahead} job(s) ahead at ${perMinute.toFixed(1)} placements/min for these GPU types over the last 10 min`,
   };
 }
 
@@ -152,33 +180,37 @@ function notPending(j: JobRow): { code: string; message: string } {
 }
 
 /**
- * Ready jobs that would be picked before this one inside the tenant: every higher priority, then at the same
- * priority the jobs of users with less decayed usage, then this user's older jobs.
+ * Ready jobs that would be picked before this one inside the tenant and compete for the same GPUs (same
+ * type, or any type): every higher priority, then at the same priority the jobs of users with less decayed
+ * usage, then this user's older jobs.
  */
 function position(ctx: TenantCtx, j: JobRow, now: number): { tenant: number; priority: number } {
-  const higher =
-    first<{ n: number }>(
-      ctx.sql,
-      "SELECT coalesce(sum(n), 0) AS n FROM ready_users WHERE priority > ?",
-      j.priority,
-    )?.n ?? 0;
-  const mine = ctx.ledger.userStanding(j.user, now);
-  let same = 0;
-  for (const u of all<{ user: string; n: number }>(
+  const competes = (shape: string) => {
+    const t = parseShape(shape).typeKey;
+    return j.type_key === "*" || t === "*" || t === j.type_key;
+  };
+  const rows = all<{ shape: string; priority: number; user: string; n: number }>(
     ctx.sql,
-    "SELECT user, sum(n) AS n FROM ready_users WHERE priority = ? AND user != ? GROUP BY user",
+    "SELECT shape, priority, user, n FROM ready_users WHERE priority >= ?",
     j.priority,
-    j.user,
-  )) {
-    if (ctx.ledger.userStanding(u.user, now) < mine) same += u.n;
+  ).filter((r) => competes(r.shape));
+  const mine = ctx.ledger.userStanding(j.user, now);
+  const standing = new Map<string, number>();
+  let higher = 0;
+  let same = 0;
+  for (const r of rows) {
+    if (r.priority > j.priority) higher += r.n;
+    else if (r.user !== j.user) {
+      if (!standing.has(r.user)) standing.set(r.user, ctx.ledger.userStanding(r.user, now));
+      if (standing.get(r.user)! < mine) same += r.n;
+    }
   }
+  const typeFilter = j.type_key === "*" ? "" : "AND (type_key = ? OR type_key = '*')";
   same +=
     first<{ n: number }>(
       ctx.sql,
-      "SELECT count(*) AS n FROM jobs WHERE ready = 1 AND priority = ? AND user = ? AND seq < ?",
-      j.priority,
-      j.user,
-      j.seq,
+      `SELECT count(*) AS n FROM jobs WHERE ready = 1 AND priority = ? AND user = ? AND seq < ? ${typeFilter}`,
+      ...(j.type_key === "*" ? [j.priority, j.user, j.seq] : [j.priority, j.user, j.seq, j.type_key]),
     )?.n ?? 0;
   return { tenant: higher + same, priority: same };
 }

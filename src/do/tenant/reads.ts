@@ -77,7 +77,7 @@ export class TenantReads {
       ctx.outbox.add({
         kind: "audit",
         data: {
-          id: `${requestId}:cancel`,
+          id: newId("aud"),
           at: Date.now(),
           actor,
           tenantId: ctx.tenantId,
@@ -205,7 +205,7 @@ export class TenantReads {
       ctx.outbox.add({
         kind: "audit",
         data: {
-          id: `${requestId}:alloc`,
+          id: newId("aud"),
           at: now,
           actor,
           tenantId: ctx.tenantId,
@@ -248,7 +248,7 @@ export class TenantReads {
       ctx.outbox.add({
         kind: "audit",
         data: {
-          id: `${requestId}:dealloc`,
+          id: newId("aud"),
           at: now,
           actor,
           tenantId: ctx.tenantId,

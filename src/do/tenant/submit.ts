@@ -169,7 +169,7 @@ export function submit(ctx: TenantCtx, who: KeyPrincipal, req: SubmitRequest): R
     ctx.outbox.add({
       kind: "audit",
       data: {
-        id: `${req.requestId}:submit`,
+        id: newId("aud"),
         at: now,
         actor: `key:${who.keyId}`,
         tenantId: ctx.tenantId,
