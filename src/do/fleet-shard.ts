@@ -398,6 +398,19 @@ export class FleetShard extends DurableObject<Env> {
     return this.channel.accept(workerId);
   }
 
+  /** Agents only listen on the channel (their reports go over HTTP); a message from one is a keep-alive. */
+  override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
+    if (message === "ping") ws.send("pong");
+  }
+
+  override async webSocketClose(ws: WebSocket, code: number): Promise<void> {
+    try {
+      ws.close(code === 1005 ? 1000 : code, "bye");
+    } catch {
+      // already closed
+    }
+  }
+
   // ------------------------------------------------------------------ liveness and delivery
 
   /** Hand leases back to their tenants (reliably, through the mailbox) and free their GPUs now. */
@@ -415,8 +428,27 @@ export class FleetShard extends DurableObject<Env> {
   }
 
   override async alarm(): Promise<void> {
-    this.planner.fired();
+    // The planner knows when it was due unless this object was restarted; then the persisted copy does.
+    const due = this.planner.fired() ?? (this.meta.get("alarm_due") ? this.meta.num("alarm_due") : null);
     const now = Date.now();
+    // An alarm that fires far later than it was due means this object (or the platform) was down: the
+    // silence was ours, not the workers'. Give every live worker a fresh lease instead of declaring the
+    // whole fleet dead and requeueing every running job at once.
+    if (due !== null && now - due > 2 * this.cfg.heartbeatSeconds * 1000) {
+      const d = this.deadlines(now);
+      this.sql.exec(
+        "UPDATE workers SET suspect_at = ?, dead_at = ? WHERE state IN ('starting','alive','suspect')",
+        d.suspect_at,
+        d.dead_at,
+      );
+      console.warn(
+        JSON.stringify({
+          level: "warn",
+          msg: "fleet shard was unavailable; worker leases extended",
+          lateMs: now - due,
+        }),
+      );
+    }
     for (const w of all<WorkerRow>(
       this.sql,
       "SELECT * FROM workers WHERE state IN ('starting','alive') AND suspect_at <= ?",
@@ -446,7 +478,10 @@ export class FleetShard extends DurableObject<Env> {
     this.sql.exec("DELETE FROM released WHERE at < ?", now - RELEASED_KEEP_MS);
     await Promise.allSettled([this.deliverMail(), this.pushCapacity()]);
     if (this.outbox.hasRows()) await this.outbox.flush(this.env).catch(() => {});
-    await this.planner.reset(this.nextDue());
+    const next = this.nextDue();
+    if (next === null) this.meta.del("alarm_due");
+    else this.meta.set("alarm_due", next);
+    await this.planner.reset(next);
   }
 
   async tick(): Promise<void> {

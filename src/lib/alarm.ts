@@ -30,8 +30,11 @@ export class AlarmPlanner {
     await this.storage.setAlarm(next);
   }
 
-  fired(): void {
+  /** Called first thing in alarm(): forgets the fired alarm and returns when it was due (if known). */
+  fired(): number | null {
+    const due = this.scheduled;
     this.scheduled = null;
+    return due;
   }
 }
 

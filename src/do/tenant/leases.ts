@@ -295,7 +295,7 @@ function storeLog(ctx: TenantCtx, j: JobRow, tail: string, now: number): void {
   });
 }
 
-export type LostReason = "WorkerLost" | "LeaseExpired" | "WorkerLeft" | "Drained" | "Cancelled";
+export type LostReason = "WorkerLost" | "LeaseExpired" | "WorkerLeft" | "Drained" | "LeaseLost" | "Cancelled";
 
 /**
  * The worker holding these leases is gone (or the lease was never confirmed). Not the job's fault: back to

@@ -1,0 +1,118 @@
+// Fleet shards in the real runtime: liveness states driven by alarms, a returning dead worker told to stop
+// its old jobs, assignments pushed down the live channel without waiting for a heartbeat, tokens bound to
+// their worker.
+import { createExecutionContext, env } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import worker from "../../src/index.ts";
+import {
+  ADMIN,
+  api,
+  awaitAssignments,
+  createPool,
+  createTenant,
+  expectProblem,
+  getJob,
+  gpuTypeName,
+  heartbeat,
+  registerWorker,
+  report,
+  submit,
+  until,
+} from "./helpers.ts";
+
+interface WorkerView {
+  id: string;
+  state: string;
+  leases: unknown[];
+}
+
+const stateOf = async (id: string) => {
+  const r = await api<{ items: WorkerView[] }>("GET", "/v1/workers", { token: ADMIN });
+  return r.body.items.find((w) => w.id === id);
+};
+
+describe("fleet", () => {
+  it("starting → alive → suspect (two missed heartbeats) → dead (lease TTL); a returning worker is told to stop", async () => {
+    const type = gpuTypeName("LV");
+    const t = await createTenant();
+    const pool = await createPool();
+    const w = await registerWorker(pool.joinToken, 1, type);
+    expect((await stateOf(w.workerId))?.state).toBe("starting");
+    const s = await submit(t.memberKey, { gpuType: type });
+    const [a] = await awaitAssignments(w);
+    expect((await stateOf(w.workerId))?.state).toBe("alive");
+    await report(w, a!, "running");
+    const seen: string[] = [];
+    await until(
+      async () => {
+        const st = (await stateOf(w.workerId))!.state;
+        if (seen[seen.length - 1] !== st) seen.push(st);
+        return st === "dead";
+      },
+      15_000,
+      "dead",
+    );
+    expect(seen).toEqual(["alive", "suspect", "dead"]);
+    const j = await getJob(t.memberKey, s.body.id);
+    expect(j).toMatchObject({ state: "queued", attempt: 2, reason: "WorkerLost" });
+    // It comes back: its heartbeat revives it but tells it to stop the job it still runs; its reports fail.
+    const hb = await heartbeat(w, [{ jobId: a!.jobId, lease: a!.lease }]);
+    expect(hb.cancel).toEqual([a!.jobId]);
+    expect((await stateOf(w.workerId))?.state).toBe("alive");
+    expectProblem(await report(w, a!, "succeeded", { exitCode: 0 }), 409, "StaleLease");
+    // The requeued job is placed again — on the revived worker, with a larger lease.
+    const [again] = await awaitAssignments(w);
+    expect(again!.jobId).toBe(s.body.id);
+    expect(again!.lease).toBeGreaterThan(a!.lease);
+  }, 30_000);
+
+  it("pushes an assignment down the live channel without waiting for a heartbeat", async () => {
+    const type = gpuTypeName("WS");
+    const t = await createTenant();
+    const pool = await createPool();
+    const w = await registerWorker(pool.joinToken, 1, type);
+    const r = await worker.fetch(
+      new Request(`https://gantry.test/v1/workers/${w.workerId}/connect`, {
+        headers: { upgrade: "websocket", authorization: `Bearer ${w.token}` },
+      }),
+      env,
+      createExecutionContext(),
+    );
+    expect(r.status).toBe(101);
+    const ws = r.webSocket!;
+    const msgs: { type: string; assignments?: { jobId: string }[] }[] = [];
+    ws.addEventListener("message", (m) => msgs.push(JSON.parse(m.data as string)));
+    ws.accept();
+    const s = await submit(t.memberKey, { gpuType: type });
+    const got = await until(
+      async () => msgs.find((m) => m.type === "assignments"),
+      5_000,
+      "pushed assignment",
+    );
+    expect(got.assignments?.map((x) => x.jobId)).toEqual([s.body.id]);
+    ws.close();
+  });
+
+  it("a worker token acts only for its own worker id; tenants and join tokens cannot heartbeat", async () => {
+    const pool = await createPool();
+    const w1 = await registerWorker(pool.joinToken, 1, "XX");
+    const w2 = await registerWorker(pool.joinToken, 1, "XX");
+    const t = await createTenant();
+    const body = { running: [] };
+    expectProblem(await api("POST", `/v1/workers/${w2.workerId}/heartbeat`, { token: w1.token, body }), 404);
+    expectProblem(
+      await api("POST", `/v1/workers/${w1.workerId}/heartbeat`, { token: t.memberKey, body }),
+      403,
+    );
+    expectProblem(
+      await api("POST", `/v1/workers/${w1.workerId}/heartbeat`, { token: pool.joinToken, body }),
+      403,
+    );
+    expectProblem(
+      await api("POST", `/v1/workers/${w1.workerId}/heartbeat`, { token: "gwk_w-00-x_bad", body }),
+      401,
+    );
+    const ok = await api("POST", `/v1/workers/${w1.workerId}/heartbeat`, { token: w1.token, body });
+    expect(ok.status).toBe(200);
+  });
+});
