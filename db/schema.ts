@@ -235,3 +235,31 @@ export const auditLog = pgTable(
   },
   (t) => [index("audit_at_idx").on(t.at.desc()), index("audit_tenant_idx").on(t.tenantId, t.at.desc())],
 );
+
+// Pipeline templates (DAGs of job steps), versioned: every change is a new version; runs record theirs.
+export const pipelines = pgTable(
+  "pipelines",
+  {
+    id: text("id").primaryKey(),
+    tenantId: text("tenant_id").notNull(),
+    name: text("name").notNull(),
+    version: integer("version").notNull(),
+    steps: jsonb("steps").notNull(),
+    createdAt: ts("created_at").notNull().defaultNow(),
+    updatedAt: ts("updated_at").notNull().defaultNow(),
+    deletedAt: ts("deleted_at"),
+  },
+  (t) => [index("pipelines_tenant_idx").on(t.tenantId)],
+);
+
+export const pipelineVersions = pgTable(
+  "pipeline_versions",
+  {
+    pipelineId: text("pipeline_id").notNull(),
+    version: integer("version").notNull(),
+    steps: jsonb("steps").notNull(),
+    actor: text("actor").notNull(),
+    createdAt: ts("created_at").notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.pipelineId, t.version] })],
+);

@@ -6,6 +6,7 @@ import { authenticate, corsFromEnv, limitBody, requestId } from "./gateway.ts";
 import type { HonoEnv } from "./hono-env.ts";
 import { jobsApp } from "./jobs.ts";
 import { opsApp, VERSION } from "./ops.ts";
+import { pipelinesApp } from "./pipelines.ts";
 import { policiesApp } from "./policies.ts";
 import { onError, problem } from "./problem.ts";
 import { quotasApp } from "./quotas.ts";
@@ -30,6 +31,7 @@ app.route("/", policiesApp);
 app.route("/", jobsApp);
 app.route("/", workersApp);
 app.route("/", eventsApp);
+app.route("/", pipelinesApp);
 
 app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
   type: "http",

@@ -7,43 +7,17 @@ import { fail, type Result } from "../errors.ts";
 import { AlarmPlanner, minTime } from "../lib/alarm.ts";
 import { Mailbox } from "../lib/mailbox.ts";
 import { Outbox } from "../lib/outbox.ts";
-import { all, Meta, migrate, scalar } from "../lib/sql.ts";
+import { Meta, migrate, scalar } from "../lib/sql.ts";
 import { schedulerStub, tenantStub } from "../stubs.ts";
+import { CapacityPusher } from "./fleet/capacity-push.ts";
 import { WorkerChannel } from "./fleet/channel.ts";
+import { type AssignItem, type Assignment, reconcile, recordLeases, toAssignment } from "./fleet/leases.ts";
+import { sweepLiveness } from "./fleet/liveness.ts";
 import { type AgentUpdate, applyReports, type Rejection } from "./fleet/reports.ts";
-import {
-  FLEET_SCHEMA,
-  FleetStore,
-  type GpuInfo,
-  type LeaseRow,
-  LIVE,
-  type WorkerRow,
-} from "./fleet/store.ts";
-import type { AssignmentSpec } from "./tenant/leases.ts";
+import { FLEET_SCHEMA, FleetStore, type LeaseRow, LIVE, type RegisterInput, type WorkerRow } from "./fleet/store.ts";
 
-export interface RegisterInput {
-  id: string;
-  poolId: string;
-  hostname: string;
-  tokenHash: string;
-  gpus: GpuInfo[];
-  labels: Record<string, string>;
-  agentVersion: string | null;
-}
-
-export interface AssignItem {
-  placementId: string;
-  workerId: string;
-  indices: number[];
-  assignment: AssignmentSpec;
-}
-
-export interface Assignment {
-  jobId: string;
-  lease: number;
-  gpuIndices: number[];
-  spec: AssignmentSpec["spec"] & { tenantId: string; gpuType: string };
-}
+export type { AssignItem, Assignment } from "./fleet/leases.ts";
+export type { RegisterInput } from "./fleet/store.ts";
 
 export interface HeartbeatResponse {
   assignments: Assignment[];
@@ -92,22 +66,7 @@ export class FleetShard extends DurableObject<Env> {
     const d = this.deadlines(now);
     this.meta.set("shard", this.store.shard);
     this.ctx.storage.transactionSync(() => {
-      this.sql.exec(
-        `INSERT INTO workers (id, pool_id, hostname, token_hash, gpus, labels, agent_version, state, drain,
-           registered_at, last_seen, suspect_at, dead_at, version)
-         VALUES (?, ?, ?, ?, ?, ?, ?, 'starting', 0, ?, ?, ?, ?, 1)`,
-        w.id,
-        w.poolId,
-        w.hostname,
-        w.tokenHash,
-        JSON.stringify(w.gpus),
-        JSON.stringify(w.labels),
-        w.agentVersion,
-        now,
-        now,
-        d.suspect_at,
-        d.dead_at,
-      );
+      this.store.insertWorker(w, now, d);
       this.store.markDirty(w.id);
       this.outbox.add({ kind: "worker", data: this.store.record(this.store.worker(w.id)!) });
     });
@@ -139,51 +98,24 @@ export class FleetShard extends DurableObject<Env> {
     const now = Date.now();
     this.touch(a.w, now);
     const { rejected } = await this.applyUpdates(workerId, body.updates ?? []);
-    const reported = new Set((body.updates ?? []).map((u) => u.jobId));
-    const running = new Map(body.running.map((r) => [r.jobId, r.lease]));
-    const cancel: string[] = [];
-    const assignments: Assignment[] = [];
-    const cancelNow: LeaseRow[] = [];
-    const hb = this.cfg.heartbeatSeconds * 1000;
-    for (const [jobId, lease] of running) {
-      const l = this.store.lease(jobId);
-      // A job this worker runs without holding its lease (e.g. it was declared dead meanwhile): stop it.
-      if (!l || l.lease !== lease || l.worker_id !== workerId) cancel.push(jobId);
-    }
-    this.ctx.storage.transactionSync(() => {
-      for (const l of this.store.leasesOf(workerId)) {
-        const runs = running.get(l.job_id) === l.lease;
-        if (runs) {
-          if (l.cancel) cancel.push(l.job_id);
-          if (l.state !== "running" || l.missing_since) {
-            this.sql.exec(
-              "UPDATE leases SET state = 'running', missing_since = NULL WHERE job_id = ?",
-              l.job_id,
-            );
-          }
-          continue;
-        }
-        if (reported.has(l.job_id)) continue;
-        if (l.state === "assigned") {
-          // Never started there. A cancelled one that was delivered a while ago is simply dropped.
-          if (l.cancel && (!l.delivered_at || l.delivered_at < now - 1000)) cancelNow.push(l);
-          else if (!l.cancel) {
-            assignments.push(toAssignment(l));
-            this.sql.exec("UPDATE leases SET delivered_at = ? WHERE job_id = ?", now, l.job_id);
-          }
-        } else if (!l.missing_since) {
-          this.sql.exec("UPDATE leases SET missing_since = ? WHERE job_id = ?", now, l.job_id);
-        } else if (l.missing_since < now - 2 * hb) {
-          cancelNow.push(l); // the agent stopped reporting a job it had started: the lease is lost
-        }
-      }
-    });
+    const r = this.ctx.storage.transactionSync(() =>
+      reconcile(
+        this.store,
+        this.sql,
+        workerId,
+        body.running,
+        body.updates ?? [],
+        now,
+        this.cfg.heartbeatSeconds * 1000,
+      ),
+    );
+    const { assignments, cancel, lost: cancelNow } = r;
     if (cancelNow.length) await this.loseLeases(cancelNow, "LeaseExpired");
     await this.afterWrite();
     return {
       ok: true,
       assignments: a.w.drain ? [] : assignments,
-      cancel: [...new Set(cancel)],
+      cancel,
       drain: a.w.drain === 1,
       rejected,
     };
@@ -227,8 +159,7 @@ export class FleetShard extends DurableObject<Env> {
       w.id,
     );
     if (revived) {
-      this.store.bump(w.id);
-      this.outbox.add({ kind: "worker", data: this.store.record(this.store.worker(w.id)!) });
+      this.changed(w.id);
       void this.pushCapacity();
     }
   }
@@ -239,8 +170,7 @@ export class FleetShard extends DurableObject<Env> {
     if (!w.drain) {
       this.ctx.storage.transactionSync(() => {
         this.sql.exec("UPDATE workers SET drain = 1 WHERE id = ?", workerId);
-        this.store.bump(workerId);
-        this.outbox.add({ kind: "worker", data: this.store.record(this.store.worker(workerId)!) });
+        this.changed(workerId);
       });
       this.channel.send(workerId, { type: "drain" });
       await this.afterWrite();
@@ -255,14 +185,7 @@ export class FleetShard extends DurableObject<Env> {
     if (!a.ok) return a;
     const leases = this.store.leasesOf(workerId);
     await this.loseLeases(leases, "WorkerLeft");
-    this.ctx.storage.transactionSync(() => {
-      this.sql.exec(
-        "UPDATE workers SET state = 'left', suspect_at = NULL, dead_at = NULL WHERE id = ?",
-        workerId,
-      );
-      this.store.bump(workerId);
-      this.outbox.add({ kind: "worker", data: this.store.record(this.store.worker(workerId)!) });
-    });
+    this.ctx.storage.transactionSync(() => this.setState(workerId, "left"));
     await this.afterWrite();
     void this.pushCapacity();
     return { ok: true, requeued: leases.length };
@@ -273,39 +196,9 @@ export class FleetShard extends DurableObject<Env> {
   /** Leases chosen by the scheduler and already committed by their tenants. Refused if the GPUs are gone. */
   async assign(items: AssignItem[]) {
     const now = Date.now();
-    const results: { placementId: string; ok: boolean; reason?: string }[] = [];
-    const touched = new Set<string>();
-    this.ctx.storage.transactionSync(() => {
-      for (const it of items) {
-        const w = this.store.worker(it.workerId);
-        if (!w || !this.store.schedulable(w)) {
-          results.push({ placementId: it.placementId, ok: false, reason: "WorkerUnavailable" });
-          continue;
-        }
-        const busy = this.store.busyIndices(w.id);
-        const exists = new Set(this.store.gpus(w).map((g) => g.index));
-        if (it.indices.some((i) => busy.has(i) || !exists.has(i))) {
-          results.push({ placementId: it.placementId, ok: false, reason: "GpusBusy" });
-          continue;
-        }
-        const a = it.assignment;
-        this.sql.exec(
-          `INSERT OR REPLACE INTO leases (job_id, tenant_id, lease, worker_id, gpu_indices, gpu_type, assignment, state, created_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, 'assigned', ?)`,
-          a.jobId,
-          a.tenantId,
-          a.lease,
-          w.id,
-          JSON.stringify(it.indices),
-          a.gpuType,
-          JSON.stringify(a),
-          now,
-        );
-        this.store.bump(w.id);
-        touched.add(w.id);
-        results.push({ placementId: it.placementId, ok: true });
-      }
-    });
+    const { results, touched } = this.ctx.storage.transactionSync(() =>
+      recordLeases(this.store, this.sql, items, now),
+    );
     // Deliver at once to connected agents; the heartbeat re-delivers anything they miss.
     for (const wid of touched) {
       const fresh = this.store
@@ -364,28 +257,7 @@ export class FleetShard extends DurableObject<Env> {
   }
 
   describe(w: WorkerRow) {
-    const cap = this.store.capacity(w);
-    return {
-      id: w.id,
-      poolId: w.pool_id,
-      hostname: w.hostname,
-      state: w.state,
-      draining: w.drain === 1,
-      gpus: this.store.gpus(w),
-      freeGpuIndices: cap.free,
-      labels: JSON.parse(w.labels) as Record<string, string>,
-      agentVersion: w.agent_version,
-      registeredAt: new Date(w.registered_at).toISOString(),
-      lastSeenAt: new Date(w.last_seen).toISOString(),
-      leases: this.store.leasesOf(w.id).map((l) => ({
-        jobId: l.job_id,
-        tenantId: l.tenant_id,
-        lease: l.lease,
-        gpuIndices: JSON.parse(l.gpu_indices) as number[],
-        state: l.state,
-        cancelRequested: l.cancel === 1,
-      })),
-    };
+    return this.store.describe(w);
   }
 
   // ------------------------------------------------------------------ WebSocket channel to agents
@@ -449,32 +321,13 @@ export class FleetShard extends DurableObject<Env> {
         }),
       );
     }
-    for (const w of all<WorkerRow>(
-      this.sql,
-      "SELECT * FROM workers WHERE state IN ('starting','alive') AND suspect_at <= ?",
-      now,
-    )) {
-      this.ctx.storage.transactionSync(() => {
-        this.sql.exec("UPDATE workers SET state = 'suspect' WHERE id = ?", w.id);
-        this.store.bump(w.id);
-        this.outbox.add({ kind: "worker", data: this.store.record(this.store.worker(w.id)!) });
-      });
-    }
-    for (const w of all<WorkerRow>(
-      this.sql,
-      "SELECT * FROM workers WHERE state IN ('starting','alive','suspect') AND dead_at <= ?",
-      now,
-    )) {
-      await this.loseLeases(this.store.leasesOf(w.id), "WorkerLost");
-      this.ctx.storage.transactionSync(() => {
-        this.sql.exec(
-          "UPDATE workers SET state = 'dead', suspect_at = NULL, dead_at = NULL WHERE id = ?",
-          w.id,
-        );
-        this.store.bump(w.id);
-        this.outbox.add({ kind: "worker", data: this.store.record(this.store.worker(w.id)!) });
-      });
-    }
+    await sweepLiveness(this.sql, now, {
+      suspect: (id) => this.ctx.storage.transactionSync(() => this.setState(id, "suspect")),
+      dead: async (id) => {
+        await this.loseLeases(this.store.leasesOf(id), "WorkerLost");
+        this.ctx.storage.transactionSync(() => this.setState(id, "dead"));
+      },
+    });
     this.sql.exec("DELETE FROM released WHERE at < ?", now - RELEASED_KEEP_MS);
     await Promise.allSettled([this.deliverMail(), this.pushCapacity()]);
     if (this.outbox.hasRows()) await this.outbox.flush(this.env).catch(() => {});
@@ -486,6 +339,18 @@ export class FleetShard extends DurableObject<Env> {
 
   async tick(): Promise<void> {
     await this.alarm();
+  }
+
+  /** A worker's row changed: newer version for the scheduler, a snapshot for Postgres. */
+  private changed(workerId: string): void {
+    this.store.bump(workerId);
+    this.outbox.add({ kind: "worker", data: this.store.record(this.store.worker(workerId)!) });
+  }
+
+  private setState(workerId: string, state: "suspect" | "dead" | "left"): void {
+    const clear = state === "suspect" ? "" : ", suspect_at = NULL, dead_at = NULL";
+    this.sql.exec(`UPDATE workers SET state = ?${clear} WHERE id = ?`, state, workerId);
+    this.changed(workerId);
   }
 
   private nextDue(now = Date.now()): number | null {
@@ -520,49 +385,14 @@ export class FleetShard extends DurableObject<Env> {
     });
   }
 
-  private pushing: Promise<void> | null = null;
+  private pusher = new CapacityPusher(
+    this.ctx.storage.sql,
+    () => this.store,
+    (r) => schedulerStub(this.env).updateCapacity(r),
+  );
 
   /** Tell the scheduler what changed; versions let it ignore reports older than what it already knows. */
   private pushCapacity(): Promise<void> {
-    if (!this.pushing) {
-      this.pushing = (async () => {
-        // Changes made while a push is in flight stay dirty and go out in the next round.
-        for (let round = 0; round < 5; round++) {
-          const dirty = all<{ worker_id: string }>(this.sql, "SELECT worker_id FROM capacity_dirty");
-          if (dirty.length === 0) return;
-          const snaps = dirty.map(({ worker_id }) => {
-            const w = this.store.worker(worker_id);
-            return w && LIVE.has(w.state)
-              ? { ...this.store.capacity(w), removed: false as const }
-              : {
-                  workerId: worker_id,
-                  shard: this.store.shard,
-                  removed: true as const,
-                  version: w?.version ?? 0,
-                };
-          });
-          await schedulerStub(this.env).updateCapacity(snaps);
-          for (const s of snaps) {
-            const w = this.store.worker(s.workerId);
-            if (!w || w.version === s.version) {
-              this.sql.exec("DELETE FROM capacity_dirty WHERE worker_id = ?", s.workerId);
-            }
-          }
-        }
-      })().finally(() => {
-        this.pushing = null;
-      });
-    }
-    return this.pushing.catch(() => {});
+    return this.pusher.push();
   }
-}
-
-function toAssignment(l: LeaseRow): Assignment {
-  const a = JSON.parse(l.assignment) as AssignmentSpec;
-  return {
-    jobId: l.job_id,
-    lease: l.lease,
-    gpuIndices: JSON.parse(l.gpu_indices) as number[],
-    spec: { ...a.spec, tenantId: a.tenantId, gpuType: a.gpuType },
-  };
 }

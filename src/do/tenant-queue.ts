@@ -4,13 +4,12 @@ import { DurableObject } from "cloudflare:workers";
 import { priorityName } from "../domain/job.ts";
 import { config, type Env } from "../env.ts";
 import { fail, type Result } from "../errors.ts";
-import { AlarmPlanner, minTime } from "../lib/alarm.ts";
+import { AlarmPlanner } from "../lib/alarm.ts";
 import { loadCatalog } from "../lib/catalog-load.ts";
 import { Mailbox } from "../lib/mailbox.ts";
 import { Outbox } from "../lib/outbox.ts";
 import { withDb } from "../lib/pg.ts";
-import { all, Meta, migrate, scalar } from "../lib/sql.ts";
-import { fleetStub, schedulerStub } from "../stubs.ts";
+import { all, Meta, migrate } from "../lib/sql.ts";
 import { CatalogCache, type KeyPrincipal, type TenantCatalog } from "./tenant/catalog.ts";
 import type { TenantCtx } from "./tenant/context.ts";
 import { resolveDependents } from "./tenant/deps.ts";
@@ -21,7 +20,6 @@ import {
   applyUpdates,
   type ClaimItem,
   type ClaimResult,
-  checkDelayMs,
   claim,
   type LostReason,
   leasesLost,
@@ -30,6 +28,16 @@ import {
   type WorkerUpdate,
 } from "./tenant/leases.ts";
 import { Ledger } from "./tenant/ledger.ts";
+import {
+  arrayJobs,
+  arraySummary,
+  cancelJobs,
+  listRuns,
+  type PipelineTemplate,
+  runJobs,
+  runView,
+  startRun,
+} from "./tenant/pipelines.ts";
 import { RateLimiter } from "./tenant/rate-limit.ts";
 import { TenantReads } from "./tenant/reads.ts";
 import { TENANT_SCHEMA } from "./tenant/schema.ts";
@@ -40,10 +48,7 @@ import {
   type SubmitRequest,
   submit,
 } from "./tenant/submit.ts";
-import { demandSummary } from "./tenant/summary.ts";
-
-const RETENTION_MS = 7 * 24 * 3600 * 1000;
-const PRUNE_EVERY_MS = 3600 * 1000;
+import { Upkeep } from "./tenant/upkeep.ts";
 
 export class TenantQueue extends DurableObject<Env> {
   private sql: SqlStorage;
@@ -58,6 +63,7 @@ export class TenantQueue extends DurableObject<Env> {
   private tc!: TenantCtx;
   private reads: TenantReads;
   private hub: EventsHub;
+  private upkeep!: Upkeep;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -86,9 +92,10 @@ export class TenantQueue extends DurableObject<Env> {
       get tenantId() {
         return self.tenantId;
       },
-      demandChanged: () => this.demandChanged(),
+      demandChanged: () => this.upkeep.demandChanged(),
     };
     this.reads = new TenantReads(this.tc);
+    this.upkeep = new Upkeep(this.tc);
     this.hub = new EventsHub(ctx, this.sql, () => this.tenantId);
     this.jobs.onChange((job) => resolveDependents(this.tc, job));
     this.jobs.onChange((job, ev) => {
@@ -127,7 +134,7 @@ export class TenantQueue extends DurableObject<Env> {
   async syncCatalog(c: TenantCatalog): Promise<{ applied: boolean; rev: number }> {
     const applied = this.catalog.apply(c);
     if (applied) {
-      this.demandChanged(); // weight or quota may have changed: the scheduler must know (cohorts lend)
+      this.upkeep.demandChanged(); // weight or quota may have changed: the scheduler must know (cohorts lend)
       await this.afterWrite();
     }
     return { applied, rev: this.catalog.rev };
@@ -231,6 +238,49 @@ export class TenantQueue extends DurableObject<Env> {
     return r;
   }
 
+  // ---------------------------------------------------------------- arrays and pipeline runs
+
+  async startRun(keyHash: string, template: PipelineTemplate, requestId: string) {
+    if (!(await this.ensureCatalog())) return fail("Unauthorized", "unknown tenant");
+    const who = this.catalog.principal(keyHash);
+    if (!who) return fail("Unauthorized", "API key is not valid (revoked?)");
+    const limited = this.limiter.check(this.catalog.limits(), "submit", template.steps.length);
+    if (!limited.ok) return limited;
+    const r = startRun(this.tc, who, template, requestId);
+    await this.afterWrite();
+    return r;
+  }
+
+  async getRun(runId: string) {
+    return this.read(() => runView(this.tc, runId), `run ${runId}`);
+  }
+
+  async listRuns(pipelineId: string) {
+    return this.read(() => listRuns(this.tc, pipelineId), "runs");
+  }
+
+  async cancelRun(runId: string, actor: string) {
+    const jobs = runJobs(this.tc, runId);
+    if (!jobs) return fail("NotFound", `no run ${runId}`);
+    const cancelled = cancelJobs(this.tc, jobs, actor);
+    await this.afterWrite();
+    void this.deliverMail();
+    return { ok: true as const, cancelled, run: runView(this.tc, runId)! };
+  }
+
+  async arraySummary(arrayId: string) {
+    return this.read(() => arraySummary(this.tc, arrayId), `array ${arrayId}`);
+  }
+
+  async cancelArray(arrayId: string, actor: string) {
+    const jobs = arrayJobs(this.tc, arrayId);
+    if (jobs.length === 0) return fail("NotFound", `no array ${arrayId}`);
+    const cancelled = cancelJobs(this.tc, jobs, actor);
+    await this.afterWrite();
+    void this.deliverMail();
+    return { ok: true as const, cancelled, array: arraySummary(this.tc, arrayId)! };
+  }
+
   /** GPUs held right now, for usage reports that include jobs still running. */
   async liveUsage() {
     return all<{ user: string; gpu_type: string; gpus: number; since: number }>(
@@ -310,132 +360,20 @@ export class TenantQueue extends DurableObject<Env> {
 
   // ---------------------------------------------------------------- alarm
 
-  private demandDirtyAt: number | null = null;
-
-  private demandChanged(): void {
-    this.meta.set("demand_rev", this.meta.num("demand_rev") + 1);
-    if (this.demandDirtyAt === null) this.demandDirtyAt = Date.now() + this.tc.cfg.debounceMs;
-  }
-
-  private nextDue(now = Date.now()): number | null {
-    const demandDue =
-      this.meta.num("demand_rev") > this.meta.num("demand_pushed_rev") ? (this.demandDirtyAt ?? now) : null;
-    const outboxDue = this.outbox.hasRows()
-      ? now + (this.outbox.failures ? this.outbox.retryDelayMs() : this.tc.cfg.outboxFlushMs)
-      : null;
-    const backoff = scalar<number>(this.sql, "SELECT min(not_before) FROM jobs WHERE not_before IS NOT NULL");
-    const checks = scalar<number>(this.sql, "SELECT min(check_at) FROM jobs WHERE check_at IS NOT NULL");
-    const prune = this.meta.num("prune_at", now + PRUNE_EVERY_MS);
-    return minTime(demandDue, outboxDue, backoff, checks, this.mailbox.nextDue(), prune);
-  }
-
   private async afterWrite(): Promise<void> {
     this.hub.flush();
-    const due = this.nextDue();
+    const due = this.upkeep.nextDue();
     if (due !== null) await this.planner.atMost(due);
+  }
+
+  private deliverMail(): Promise<void> {
+    return this.upkeep.deliverMail();
   }
 
   override async alarm(): Promise<void> {
     this.planner.fired();
-    const now = Date.now();
-    this.promoteBackoff(now);
-    await Promise.allSettled([this.checkLeases(now), this.pushDemand(), this.deliverMail()]);
-    if (this.outbox.hasRows()) await this.outbox.flush(this.env).catch(() => {});
-    if (this.meta.num("prune_at", 0) <= now) this.prune(now);
+    await this.upkeep.run(Date.now());
     this.hub.flush();
-    await this.planner.reset(this.nextDue());
-  }
-
-  private promoteBackoff(now: number): void {
-    const due = all<{ id: string }>(
-      this.sql,
-      "SELECT id FROM jobs WHERE not_before IS NOT NULL AND not_before <= ?",
-      now,
-    );
-    if (due.length === 0) return;
-    this.ctx.storage.transactionSync(() => {
-      for (const { id } of due) {
-        const j = this.jobs.get(id);
-        if (j) this.jobs.patch(j, { not_before: null }, now);
-      }
-    });
-    this.demandChanged();
-  }
-
-  /** Scheduled/running leases unconfirmed for a while: ask their fleet shard whether they still exist. */
-  private async checkLeases(now: number): Promise<void> {
-    const due = all<{ id: string; lease: number; worker_id: string; shard: string; state: string }>(
-      this.sql,
-      "SELECT id, lease, worker_id, shard, state FROM jobs WHERE check_at IS NOT NULL AND check_at <= ? LIMIT 1000",
-      now,
-    );
-    if (due.length === 0) return;
-    const byShard = new Map<string, typeof due>();
-    for (const d of due) byShard.set(d.shard, [...(byShard.get(d.shard) ?? []), d]);
-    await Promise.all(
-      [...byShard].map(async ([shard, items]) => {
-        const unknown = new Set(
-          await fleetStub(this.env, shard).unknownLeases(
-            items.map((i) => ({ jobId: i.id, lease: i.lease, workerId: i.worker_id })),
-          ),
-        );
-        const lost = items.filter((i) => unknown.has(i.id));
-        leasesLost(
-          this.tc,
-          lost.map((i) => ({ jobId: i.id, lease: i.lease, reason: "LeaseExpired" as const })),
-        );
-        this.ctx.storage.transactionSync(() => {
-          for (const i of items) {
-            if (unknown.has(i.id)) continue;
-            const j = this.jobs.get(i.id);
-            if (j && j.lease === i.lease && (j.state === "scheduled" || j.state === "running")) {
-              this.jobs.patch(j, { check_at: Date.now() + checkDelayMs(this.tc, j.state) });
-            }
-          }
-        });
-      }),
-    );
-  }
-
-  private async pushDemand(): Promise<void> {
-    const rev = this.meta.num("demand_rev");
-    if (rev <= this.meta.num("demand_pushed_rev") || !this.catalog.loaded) return;
-    const summary = demandSummary(this.tc, rev);
-    this.demandDirtyAt = null;
-    await schedulerStub(this.env).updateDemand(summary);
-    if (rev > this.meta.num("demand_pushed_rev")) this.meta.set("demand_pushed_rev", rev);
-  }
-
-  private deliverMail(): Promise<void> {
-    return this.mailbox.deliver(async (target, method, payloads) => {
-      const [kind, name] = target.split(":") as [string, string];
-      if (kind === "fleet" && method === "cancelLeases") {
-        await fleetStub(this.env, name).cancelLeases(payloads as never);
-        return;
-      }
-      throw new Error(`unknown mailbox route ${target} ${method}`);
-    });
-  }
-
-  /** Terminal jobs stay here a week for fast reads and dependencies; Postgres keeps them for good. */
-  private prune(now: number): void {
-    if (this.outbox.hasRows()) {
-      this.meta.set("prune_at", now + 60_000); // only prune what Postgres already has
-      return;
-    }
-    const cutoff = now - RETENTION_MS;
-    this.ctx.storage.transactionSync(() => {
-      this.sql.exec(
-        "DELETE FROM events WHERE job_id IN (SELECT id FROM jobs WHERE finished_at IS NOT NULL AND finished_at < ?)",
-        cutoff,
-      );
-      this.sql.exec(
-        "DELETE FROM logs WHERE job_id IN (SELECT id FROM jobs WHERE finished_at IS NOT NULL AND finished_at < ?)",
-        cutoff,
-      );
-      this.sql.exec("DELETE FROM jobs WHERE finished_at IS NOT NULL AND finished_at < ?", cutoff);
-      this.sql.exec("DELETE FROM idempotency WHERE at < ?", now - 24 * 3600 * 1000);
-      this.meta.set("prune_at", now + PRUNE_EVERY_MS);
-    });
+    await this.planner.reset(this.upkeep.nextDue());
   }
 }

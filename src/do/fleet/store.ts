@@ -87,6 +87,16 @@ export interface LeaseRow {
   created_at: number;
 }
 
+export interface RegisterInput {
+  id: string;
+  poolId: string;
+  hostname: string;
+  tokenHash: string;
+  gpus: GpuInfo[];
+  labels: Record<string, string>;
+  agentVersion: string | null;
+}
+
 export const LIVE: ReadonlySet<WorkerState> = new Set(["starting", "alive", "suspect"]);
 
 export class FleetStore {
@@ -94,6 +104,25 @@ export class FleetStore {
     private sql: SqlStorage,
     readonly shard: string,
   ) {}
+
+  insertWorker(w: RegisterInput, now: number, d: { suspect_at: number; dead_at: number }): void {
+    this.sql.exec(
+      `INSERT INTO workers (id, pool_id, hostname, token_hash, gpus, labels, agent_version, state, drain,
+         registered_at, last_seen, suspect_at, dead_at, version)
+       VALUES (?, ?, ?, ?, ?, ?, ?, 'starting', 0, ?, ?, ?, ?, 1)`,
+      w.id,
+      w.poolId,
+      w.hostname,
+      w.tokenHash,
+      JSON.stringify(w.gpus),
+      JSON.stringify(w.labels),
+      w.agentVersion,
+      now,
+      now,
+      d.suspect_at,
+      d.dead_at,
+    );
+  }
 
   worker(id: string): WorkerRow | null {
     return first<WorkerRow>(this.sql, "SELECT * FROM workers WHERE id = ?", id);
@@ -174,6 +203,32 @@ export class FleetStore {
       lastSeenAt: w.last_seen,
       updatedAt: Date.now(),
       version: w.version,
+    };
+  }
+
+  /** The admin view of a worker: GPUs, free indices, state, leases. */
+  describe(w: WorkerRow) {
+    const cap = this.capacity(w);
+    return {
+      id: w.id,
+      poolId: w.pool_id,
+      hostname: w.hostname,
+      state: w.state,
+      draining: w.drain === 1,
+      gpus: this.gpus(w),
+      freeGpuIndices: cap.free,
+      labels: JSON.parse(w.labels) as Record<string, string>,
+      agentVersion: w.agent_version,
+      registeredAt: new Date(w.registered_at).toISOString(),
+      lastSeenAt: new Date(w.last_seen).toISOString(),
+      leases: this.leasesOf(w.id).map((l) => ({
+        jobId: l.job_id,
+        tenantId: l.tenant_id,
+        lease: l.lease,
+        gpuIndices: JSON.parse(l.gpu_indices) as number[],
+        state: l.state,
+        cancelRequested: l.cancel === 1,
+      })),
     };
   }
 }

@@ -15,7 +15,7 @@ export function resolveDependents(ctx: TenantCtx, ended: JobRow): void {
   );
   for (const d of waiting) {
     const j = ctx.jobs.get(d.job_id);
-    if (!j || j.state !== "queued" || j.deps_pending <= 0) continue;
+    if (j?.state !== "queued" || j.deps_pending <= 0) continue;
     if (d.condition === "finished" || ended.state === "succeeded") {
       ctx.jobs.patch(j, { deps_pending: j.deps_pending - 1 });
       continue;

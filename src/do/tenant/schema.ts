@@ -70,4 +70,9 @@ export const TENANT_SCHEMA: readonly string[] = [
     job_id TEXT NOT NULL, dep_id TEXT NOT NULL, condition TEXT NOT NULL, PRIMARY KEY (job_id, dep_id)
   )`,
   "CREATE INDEX deps_dep ON deps (dep_id)",
+  `CREATE TABLE pipeline_runs (
+    id TEXT PRIMARY KEY, pipeline_id TEXT NOT NULL, name TEXT NOT NULL, version INTEGER NOT NULL,
+    created_at INTEGER NOT NULL, steps TEXT NOT NULL
+  )`,
+  "CREATE INDEX pipeline_runs_pipeline ON pipeline_runs (pipeline_id, created_at)",
 ];

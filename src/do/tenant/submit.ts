@@ -86,74 +86,28 @@ export function submit(ctx: TenantCtx, who: KeyPrincipal, req: SubmitRequest): R
   }
 
   const user = req.job.user || who.name;
-  const verdict = dryRunPolicies(ctx, req.job, user);
-  if (!verdict.allowed) {
-    const denies = verdict.decisions.filter((d) => d.matched && d.effect === "deny");
-    return fail("PolicyDenied", denies.map((d) => d.message ?? `denied by policy "${d.name}"`).join("; "), {
-      extra: { decisions: verdict.decisions as unknown as Json },
-    });
-  }
-
+  const admitted = admit(ctx, req.job, user);
+  if (!admitted.ok) return admitted;
   const deps = checkDependencies(ctx, req.job.dependsOn ?? []);
   if (!deps.ok) return deps;
 
-  const warnings = verdict.decisions
-    .filter((d) => d.matched && d.effect === "warn")
-    .map((d) => ({ policyId: d.policyId, name: d.name, message: d.message ?? `policy "${d.name}" matched` }));
-  const spec: StoredSpec = {
-    name: req.job.name,
-    command: req.job.command,
-    env: req.job.env,
-    labels: req.job.labels,
-    gpuType: req.job.gpuType,
-    maxRuntimeSeconds: req.job.maxRuntimeSeconds,
-    maxRetries: req.job.maxRetries,
-    ...(req.job.dependsOn?.length ? { dependsOn: req.job.dependsOn } : {}),
-    ...(warnings.length ? { warnings } : {}),
-    policyVersions: verdict.decisions.map((d) => ({ id: d.policyId, version: d.version })),
-  };
-
   const size = req.job.array?.size ?? 0;
   const arrayId = size > 0 ? newId("arr") : null;
-  const specJson = JSON.stringify(spec);
   let firstJob: JobRow | null = null;
   ctx.storage.transactionSync(() => {
+    const specJson = JSON.stringify(admitted.spec);
     for (let i = 0; i < Math.max(1, size); i++) {
-      const id = newId("job");
-      const job = ctx.jobs.insert({
-        id,
-        priority: priorityRank(req.job.priority),
+      const job = insertJob(ctx, {
+        job: req.job,
         user,
-        gpus: req.job.gpus,
-        type_key: gpuTypeKey(req.job.gpuType),
-        shape: shapeKey(req.job.gpus, req.job.gpuType),
-        not_before: null,
-        deps_pending: deps.pending,
-        attempt: 1,
-        failures: 0,
-        lost_requeues: 0,
-        lease: null,
-        worker_id: null,
-        shard: null,
-        gpu_indices: null,
-        assigned_type: null,
-        exit_code: null,
-        reason: null,
-        message: null,
-        cancel_requested: 0,
-        spec: specJson,
-        array_id: arrayId,
-        array_index: arrayId ? i : null,
-        idempotency_key: i === 0 ? req.idempotencyKey : null,
-        submitted_at: now,
-        scheduled_at: null,
-        started_at: null,
-        finished_at: null,
-        check_at: null,
+        specJson,
+        depsPending: deps.pending,
+        dependsOn: req.job.dependsOn ?? [],
+        arrayId,
+        arrayIndex: arrayId ? i : null,
+        idempotencyKey: i === 0 ? req.idempotencyKey : null,
+        now,
       });
-      for (const d of req.job.dependsOn ?? []) {
-        ctx.sql.exec("INSERT INTO deps (job_id, dep_id, condition) VALUES (?, ?, ?)", id, d.job, d.condition);
-      }
       firstJob ??= job;
     }
     if (req.idempotencyKey) {
@@ -166,30 +120,20 @@ export function submit(ctx: TenantCtx, who: KeyPrincipal, req: SubmitRequest): R
         now,
       );
     }
-    ctx.outbox.add({
-      kind: "audit",
-      data: {
-        id: newId("aud"),
-        at: now,
-        actor: `key:${who.keyId}`,
-        tenantId: ctx.tenantId,
-        action: "job.submit",
-        target: arrayId ?? firstJob!.id,
-        requestId: req.requestId,
-        detail: { user, gpus: req.job.gpus, gpuType: req.job.gpuType, ...(size ? { arraySize: size } : {}) },
-      },
+    audit(ctx, who, req.requestId, "job.submit", arrayId ?? firstJob!.id, {
+      user,
+      gpus: req.job.gpus,
+      gpuType: req.job.gpuType,
+      ...(size ? { arraySize: size } : {}),
     });
     if (deps.failed) {
       // A dependency that can no longer be met: the job is created (so the caller sees why) and cancelled.
-      for (const j of arrayId ? arrayJobs(ctx, arrayId) : [firstJob!]) {
+      for (const j of arrayId ? tasksOf(ctx, arrayId) : [firstJob!]) {
         ctx.jobs.transition(
           j,
           "cancelled",
           { reason: "DependencyFailed", message: deps.failed },
-          {
-            reason: "DependencyFailed",
-            message: deps.failed,
-          },
+          { reason: "DependencyFailed", message: deps.failed },
         );
       }
     }
@@ -200,12 +144,122 @@ export function submit(ctx: TenantCtx, who: KeyPrincipal, req: SubmitRequest): R
     ok: true,
     created: true,
     job: viewFromRow(job, ctx.tenantId),
-    decisions: verdict.decisions,
+    decisions: admitted.decisions,
     ...(arrayId ? { array: { id: arrayId, size } } : {}),
   };
 }
 
-function arrayJobs(ctx: TenantCtx, arrayId: string): JobRow[] {
+/** Policies (any deny refuses, warnings are kept) and the stored spec of one submission. */
+export function admit(
+  ctx: TenantCtx,
+  job: SubmitJob,
+  user: string,
+  extra: Partial<StoredSpec> = {},
+): Result<{ spec: StoredSpec; decisions: PolicyDecision[] }> {
+  const verdict = dryRunPolicies(ctx, job, user);
+  if (!verdict.allowed) {
+    const denies = verdict.decisions.filter((d) => d.matched && d.effect === "deny");
+    return fail("PolicyDenied", denies.map((d) => d.message ?? `denied by policy "${d.name}"`).join("; "), {
+      extra: { decisions: verdict.decisions as unknown as Json },
+    });
+  }
+  const warnings = verdict.decisions
+    .filter((d) => d.matched && d.effect === "warn")
+    .map((d) => ({ policyId: d.policyId, name: d.name, message: d.message ?? `policy "${d.name}" matched` }));
+  const spec: StoredSpec = {
+    name: job.name,
+    command: job.command,
+    env: job.env,
+    labels: job.labels,
+    gpuType: job.gpuType,
+    maxRuntimeSeconds: job.maxRuntimeSeconds,
+    maxRetries: job.maxRetries,
+    ...(job.dependsOn?.length ? { dependsOn: job.dependsOn } : {}),
+    ...(warnings.length ? { warnings } : {}),
+    policyVersions: verdict.decisions.map((d) => ({ id: d.policyId, version: d.version })),
+    ...extra,
+  };
+  return { ok: true, spec, decisions: verdict.decisions };
+}
+
+/** One queued job (inside the caller's transaction), with its dependency rows. */
+export function insertJob(
+  ctx: TenantCtx,
+  a: {
+    job: SubmitJob;
+    user: string;
+    specJson: string;
+    depsPending: number;
+    dependsOn: DependsOn[];
+    arrayId: string | null;
+    arrayIndex: number | null;
+    idempotencyKey: string | null;
+    now: number;
+    id?: string;
+  },
+): JobRow {
+  const id = a.id ?? newId("job");
+  const row = ctx.jobs.insert({
+    id,
+    priority: priorityRank(a.job.priority),
+    user: a.user,
+    gpus: a.job.gpus,
+    type_key: gpuTypeKey(a.job.gpuType),
+    shape: shapeKey(a.job.gpus, a.job.gpuType),
+    not_before: null,
+    deps_pending: a.depsPending,
+    attempt: 1,
+    failures: 0,
+    lost_requeues: 0,
+    lease: null,
+    worker_id: null,
+    shard: null,
+    gpu_indices: null,
+    assigned_type: null,
+    exit_code: null,
+    reason: null,
+    message: null,
+    cancel_requested: 0,
+    spec: a.specJson,
+    array_id: a.arrayId,
+    array_index: a.arrayIndex,
+    idempotency_key: a.idempotencyKey,
+    submitted_at: a.now,
+    scheduled_at: null,
+    started_at: null,
+    finished_at: null,
+    check_at: null,
+  });
+  for (const d of a.dependsOn) {
+    ctx.sql.exec("INSERT INTO deps (job_id, dep_id, condition) VALUES (?, ?, ?)", id, d.job, d.condition);
+  }
+  return row;
+}
+
+export function audit(
+  ctx: TenantCtx,
+  who: { keyId: string },
+  requestId: string,
+  action: string,
+  target: string,
+  detail: Json,
+): void {
+  ctx.outbox.add({
+    kind: "audit",
+    data: {
+      id: newId("aud"),
+      at: Date.now(),
+      actor: `key:${who.keyId}`,
+      tenantId: ctx.tenantId,
+      action,
+      target,
+      requestId,
+      detail,
+    },
+  });
+}
+
+function tasksOf(ctx: TenantCtx, arrayId: string): JobRow[] {
   return all<JobRow>(ctx.sql, "SELECT * FROM jobs WHERE array_id = ? ORDER BY array_index", arrayId);
 }
 

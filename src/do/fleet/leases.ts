@@ -1,0 +1,113 @@
+// The fleet side of leases: recording the ones the scheduler placed (refused when the GPUs are gone), and
+// reconciling a heartbeat's view of what the agent runs with what this shard says it should.
+import type { AssignmentSpec } from "../tenant/leases.ts";
+import type { AgentUpdate } from "./reports.ts";
+import type { FleetStore, LeaseRow } from "./store.ts";
+
+export interface AssignItem {
+  placementId: string;
+  workerId: string;
+  indices: number[];
+  assignment: AssignmentSpec;
+}
+
+export interface Assignment {
+  jobId: string;
+  lease: number;
+  gpuIndices: number[];
+  spec: AssignmentSpec["spec"] & { tenantId: string; gpuType: string };
+}
+
+export function toAssignment(l: LeaseRow): Assignment {
+  const a = JSON.parse(l.assignment) as AssignmentSpec;
+  return {
+    jobId: l.job_id,
+    lease: l.lease,
+    gpuIndices: JSON.parse(l.gpu_indices) as number[],
+    spec: { ...a.spec, tenantId: a.tenantId, gpuType: a.gpuType },
+  };
+}
+
+/** Inside a transaction: one lease row per placement whose worker still takes work and has those GPUs free. */
+export function recordLeases(store: FleetStore, sql: SqlStorage, items: AssignItem[], now: number) {
+  const results: { placementId: string; ok: boolean; reason?: string }[] = [];
+  const touched = new Set<string>();
+  for (const it of items) {
+    const w = store.worker(it.workerId);
+    if (!w || !store.schedulable(w)) {
+      results.push({ placementId: it.placementId, ok: false, reason: "WorkerUnavailable" });
+      continue;
+    }
+    const busy = store.busyIndices(w.id);
+    const exists = new Set(store.gpus(w).map((g) => g.index));
+    if (it.indices.some((i) => busy.has(i) || !exists.has(i))) {
+      results.push({ placementId: it.placementId, ok: false, reason: "GpusBusy" });
+      continue;
+    }
+    const a = it.assignment;
+    sql.exec(
+      `INSERT OR REPLACE INTO leases (job_id, tenant_id, lease, worker_id, gpu_indices, gpu_type, assignment, state, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, 'assigned', ?)`,
+      a.jobId,
+      a.tenantId,
+      a.lease,
+      w.id,
+      JSON.stringify(it.indices),
+      a.gpuType,
+      JSON.stringify(a),
+      now,
+    );
+    store.bump(w.id);
+    touched.add(w.id);
+    results.push({ placementId: it.placementId, ok: true });
+  }
+  return { results, touched };
+}
+
+/**
+ * Inside a transaction. Jobs the agent runs without holding their lease are to be stopped; leases it never
+ * started are (re)delivered; cancelled ones it never started are dropped; a started job the agent stopped
+ * mentioning for two heartbeats is lost. (A heartbeat may omit a job whose final report is still in flight,
+ * hence the grace.)
+ */
+export function reconcile(
+  store: FleetStore,
+  sql: SqlStorage,
+  workerId: string,
+  runningList: { jobId: string; lease: number }[],
+  updates: AgentUpdate[],
+  now: number,
+  heartbeatMs: number,
+): { assignments: Assignment[]; cancel: string[]; lost: LeaseRow[] } {
+  const running = new Map(runningList.map((r) => [r.jobId, r.lease]));
+  const reported = new Set(updates.map((u) => u.jobId));
+  const cancel = new Set<string>();
+  const assignments: Assignment[] = [];
+  const lost: LeaseRow[] = [];
+  for (const [jobId, lease] of running) {
+    const l = store.lease(jobId);
+    if (!l || l.lease !== lease || l.worker_id !== workerId) cancel.add(jobId);
+  }
+  for (const l of store.leasesOf(workerId)) {
+    if (running.get(l.job_id) === l.lease) {
+      if (l.cancel) cancel.add(l.job_id);
+      if (l.state !== "running" || l.missing_since) {
+        sql.exec("UPDATE leases SET state = 'running', missing_since = NULL WHERE job_id = ?", l.job_id);
+      }
+      continue;
+    }
+    if (reported.has(l.job_id)) continue;
+    if (l.state === "assigned") {
+      if (l.cancel && (!l.delivered_at || l.delivered_at < now - 1000)) lost.push(l);
+      else if (!l.cancel) {
+        assignments.push(toAssignment(l));
+        sql.exec("UPDATE leases SET delivered_at = ? WHERE job_id = ?", now, l.job_id);
+      }
+    } else if (!l.missing_since) {
+      sql.exec("UPDATE leases SET missing_since = ? WHERE job_id = ?", now, l.job_id);
+    } else if (l.missing_since < now - 2 * heartbeatMs) {
+      lost.push(l);
+    }
+  }
+  return { assignments, cancel: [...cancel], lost };
+}

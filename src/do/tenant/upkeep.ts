@@ -1,0 +1,140 @@
+// The tenant object's background work, run from its alarm: promote jobs whose retry backoff ended, verify
+// unconfirmed leases with their fleet shards, push the demand summary to the scheduler, deliver mailbox
+// messages, flush the outbox to Postgres, and prune what Postgres already holds. nextDue() is the one alarm
+// time covering all of it.
+import { minTime } from "../../lib/alarm.ts";
+import { all, scalar } from "../../lib/sql.ts";
+import { fleetStub, schedulerStub } from "../../stubs.ts";
+import type { TenantCtx } from "./context.ts";
+import { checkDelayMs, leasesLost } from "./leases.ts";
+import { demandSummary } from "./summary.ts";
+
+const RETENTION_MS = 7 * 24 * 3600 * 1000;
+const PRUNE_EVERY_MS = 3600 * 1000;
+
+export class Upkeep {
+  private demandDirtyAt: number | null = null;
+
+  constructor(private ctx: TenantCtx) {}
+
+  /** Demand (ready jobs or held GPUs) changed: the scheduler hears about it after the debounce. */
+  demandChanged(): void {
+    const m = this.ctx.meta;
+    m.set("demand_rev", m.num("demand_rev") + 1);
+    if (this.demandDirtyAt === null) this.demandDirtyAt = Date.now() + this.ctx.cfg.debounceMs;
+  }
+
+  nextDue(now = Date.now()): number | null {
+    const { meta, outbox, sql, mailbox, cfg } = this.ctx;
+    const demandDue =
+      meta.num("demand_rev") > meta.num("demand_pushed_rev") ? (this.demandDirtyAt ?? now) : null;
+    const outboxDue = outbox.hasRows()
+      ? now + (outbox.failures ? outbox.retryDelayMs() : cfg.outboxFlushMs)
+      : null;
+    const backoff = scalar<number>(sql, "SELECT min(not_before) FROM jobs WHERE not_before IS NOT NULL");
+    const checks = scalar<number>(sql, "SELECT min(check_at) FROM jobs WHERE check_at IS NOT NULL");
+    const prune = meta.num("prune_at", now + PRUNE_EVERY_MS);
+    return minTime(demandDue, outboxDue, backoff, checks, mailbox.nextDue(), prune);
+  }
+
+  async run(now: number): Promise<void> {
+    this.promoteBackoff(now);
+    await Promise.allSettled([this.checkLeases(now), this.pushDemand(), this.deliverMail()]);
+    if (this.ctx.outbox.hasRows()) await this.ctx.outbox.flush(this.ctx.env).catch(() => {});
+    if (this.ctx.meta.num("prune_at", 0) <= now) this.prune(now);
+  }
+
+  private promoteBackoff(now: number): void {
+    const { sql, jobs, storage } = this.ctx;
+    const due = all<{ id: string }>(
+      sql,
+      "SELECT id FROM jobs WHERE not_before IS NOT NULL AND not_before <= ?",
+      now,
+    );
+    if (due.length === 0) return;
+    storage.transactionSync(() => {
+      for (const { id } of due) {
+        const j = jobs.get(id);
+        if (j) jobs.patch(j, { not_before: null }, now);
+      }
+    });
+    this.demandChanged();
+  }
+
+  /** Scheduled/running leases unconfirmed for a while: ask their fleet shard whether they still exist. */
+  private async checkLeases(now: number): Promise<void> {
+    const ctx = this.ctx;
+    const due = all<{ id: string; lease: number; worker_id: string; shard: string }>(
+      ctx.sql,
+      "SELECT id, lease, worker_id, shard FROM jobs WHERE check_at IS NOT NULL AND check_at <= ? LIMIT 1000",
+      now,
+    );
+    if (due.length === 0) return;
+    const byShard = new Map<string, typeof due>();
+    for (const d of due) byShard.set(d.shard, [...(byShard.get(d.shard) ?? []), d]);
+    await Promise.all(
+      [...byShard].map(async ([shard, items]) => {
+        const unknown = new Set(
+          await fleetStub(ctx.env, shard).unknownLeases(
+            items.map((i) => ({ jobId: i.id, lease: i.lease, workerId: i.worker_id })),
+          ),
+        );
+        leasesLost(
+          ctx,
+          items
+            .filter((i) => unknown.has(i.id))
+            .map((i) => ({ jobId: i.id, lease: i.lease, reason: "LeaseExpired" as const })),
+        );
+        ctx.storage.transactionSync(() => {
+          for (const i of items) {
+            if (unknown.has(i.id)) continue;
+            const j = ctx.jobs.get(i.id);
+            if (j && j.lease === i.lease && (j.state === "scheduled" || j.state === "running")) {
+              ctx.jobs.patch(j, { check_at: Date.now() + checkDelayMs(ctx, j.state) });
+            }
+          }
+        });
+      }),
+    );
+  }
+
+  private async pushDemand(): Promise<void> {
+    const { meta, catalog, env } = this.ctx;
+    const rev = meta.num("demand_rev");
+    if (rev <= meta.num("demand_pushed_rev") || !catalog.loaded) return;
+    const summary = demandSummary(this.ctx, rev);
+    this.demandDirtyAt = null;
+    await schedulerStub(env).updateDemand(summary);
+    if (rev > meta.num("demand_pushed_rev")) meta.set("demand_pushed_rev", rev);
+  }
+
+  deliverMail(): Promise<void> {
+    return this.ctx.mailbox.deliver(async (target, method, payloads) => {
+      const [kind, name] = target.split(":") as [string, string];
+      if (kind === "fleet" && method === "cancelLeases") {
+        await fleetStub(this.ctx.env, name).cancelLeases(payloads as never);
+        return;
+      }
+      throw new Error(`unknown mailbox route ${target} ${method}`);
+    });
+  }
+
+  /** Terminal jobs stay here a week for fast reads and dependencies; Postgres keeps them for good. */
+  private prune(now: number): void {
+    const { sql, meta, outbox, storage } = this.ctx;
+    if (outbox.hasRows()) {
+      meta.set("prune_at", now + 60_000); // only prune what Postgres already has
+      return;
+    }
+    const cutoff = now - RETENTION_MS;
+    storage.transactionSync(() => {
+      const old = "SELECT id FROM jobs WHERE finished_at IS NOT NULL AND finished_at < ?";
+      sql.exec(`DELETE FROM events WHERE job_id IN (${old})`, cutoff);
+      sql.exec(`DELETE FROM logs WHERE job_id IN (${old})`, cutoff);
+      sql.exec(`DELETE FROM deps WHERE job_id IN (${old})`, cutoff);
+      sql.exec("DELETE FROM jobs WHERE finished_at IS NOT NULL AND finished_at < ?", cutoff);
+      sql.exec("DELETE FROM idempotency WHERE at < ?", now - 24 * 3600 * 1000);
+      meta.set("prune_at", now + PRUNE_EVERY_MS);
+    });
+  }
+}
