@@ -31,6 +31,7 @@ export const requestId: MiddlewareHandler<HonoEnv> = async (c, next) => {
   c.set("principal", null);
   c.set("authError", null);
   const started = Date.now();
+  c.set("startedAt", started);
   await next();
   c.header("x-request-id", id);
   if (c.env.LOG_REQUESTS !== "0") {

@@ -16,5 +16,7 @@ export type HonoEnv = {
     principal: Principal | null;
     /** Set by the auth middleware when a token was presented but is not valid. */
     authError: string | null;
+    /** When the request arrived (ms), for latency metrics. */
+    startedAt: number;
   };
 };

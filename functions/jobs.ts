@@ -10,6 +10,7 @@ import { withDb } from "../src/lib/pg.ts";
 import { tenantStub } from "../src/stubs.ts";
 import { actorOf, tenantOf, tenantRole } from "./gateway.ts";
 import type { HonoEnv } from "./hono-env.ts";
+import { recordSubmitLatency, takeSubmitLatencies } from "./latency.ts";
 import {
   body,
   errorsWith,
@@ -67,8 +68,11 @@ jobsApp.openapi(
         idempotencyKey: key,
         fingerprint: await sha256Hex(JSON.stringify(input)),
         requestId: c.get("requestId"),
+        // Latencies of earlier submits seen by this isolate ride along (no extra call for metrics).
+        latencies: takeSubmitLatencies(who.tenantId),
       }),
     );
+    recordSubmitLatency(who.tenantId, (Date.now() - c.get("startedAt")) / 1000);
     c.header("location", `/v1/jobs/${r.job.id}`);
     return c.json(
       { ...(r.job as z.infer<typeof Job>), ...(r.array ? { array: r.array } : {}) },

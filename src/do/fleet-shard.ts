@@ -14,7 +14,14 @@ import { WorkerChannel } from "./fleet/channel.ts";
 import { type AssignItem, type Assignment, reconcile, recordLeases, toAssignment } from "./fleet/leases.ts";
 import { sweepLiveness } from "./fleet/liveness.ts";
 import { type AgentUpdate, applyReports, type Rejection } from "./fleet/reports.ts";
-import { FLEET_SCHEMA, FleetStore, type LeaseRow, LIVE, type RegisterInput, type WorkerRow } from "./fleet/store.ts";
+import {
+  FLEET_SCHEMA,
+  FleetStore,
+  type LeaseRow,
+  LIVE,
+  type RegisterInput,
+  type WorkerRow,
+} from "./fleet/store.ts";
 
 export type { AssignItem, Assignment } from "./fleet/leases.ts";
 export type { RegisterInput } from "./fleet/store.ts";
@@ -96,6 +103,7 @@ export class FleetShard extends DurableObject<Env> {
     const a = this.authed(workerId, tokenHash);
     if (!a.ok) return a;
     const now = Date.now();
+    this.counters.heartbeats++;
     this.touch(a.w, now);
     const { rejected } = await this.applyUpdates(workerId, body.updates ?? []);
     const r = this.ctx.storage.transactionSync(() =>
@@ -125,6 +133,7 @@ export class FleetShard extends DurableObject<Env> {
   async report(workerId: string, tokenHash: string, update: AgentUpdate): Promise<Result<{ state: string }>> {
     const a = this.authed(workerId, tokenHash);
     if (!a.ok) return a;
+    this.counters.reports++;
     this.touch(a.w, Date.now());
     const { rejected } = await this.applyUpdates(workerId, [update]);
     await this.afterWrite();
@@ -249,6 +258,33 @@ export class FleetShard extends DurableObject<Env> {
         .workers()
         .filter((w) => LIVE.has(w.state))
         .map((w) => this.store.capacity(w)),
+    };
+  }
+
+  private counters = { heartbeats: 0, reports: 0 };
+
+  /** Counters and gauges for /metrics without shipping the whole worker list. */
+  async stats() {
+    const byState: Record<string, number> = {};
+    let gpus = 0;
+    let free = 0;
+    for (const w of this.store.workers()) {
+      const key = w.drain && LIVE.has(w.state) ? "draining" : w.state;
+      byState[key] = (byState[key] ?? 0) + 1;
+      if (LIVE.has(w.state)) {
+        const c = this.store.capacity(w);
+        gpus += c.gpus.length;
+        free += c.free.length;
+      }
+    }
+    return {
+      shard: this.store.shard,
+      workersByState: byState,
+      gpus,
+      freeGpus: free,
+      ...this.counters,
+      outboxPending: this.outbox.pending(),
+      outboxLagSeconds: this.outbox.lagSeconds(),
     };
   }
 

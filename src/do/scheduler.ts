@@ -5,6 +5,8 @@
 import { DurableObject } from "cloudflare:workers";
 import { CapacityIndex, type WorkerCapacity } from "../domain/capacity.ts";
 import { type Placement, planPlacements, standing, type TenantDemand } from "../domain/fairshare.ts";
+import { emptyHistogram, type Histogram, observe } from "../domain/histogram.ts";
+import { priorityName } from "../domain/job.ts";
 import { borrowable, type CohortMember } from "../domain/quota.ts";
 import { config, type Env } from "../env.ts";
 import { AlarmPlanner } from "../lib/alarm.ts";
@@ -59,6 +61,8 @@ export class Scheduler extends DurableObject<Env> {
     failedClaims: 0,
     failedAssigns: 0,
   };
+  /** Duration of passes that placed something (a pass spans calls to tenants and shards). */
+  private passSeconds: Histogram = emptyHistogram();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -192,6 +196,7 @@ export class Scheduler extends DurableObject<Env> {
   async getStats() {
     return {
       ...this.stats,
+      passSeconds: this.passSeconds,
       tenantsWithDemand: [...this.demand.values()].filter((d) => d.shapes.some((s) => s.count > 0)).length,
       workers: this.capacity.size,
       demand: [...this.demand.values()].map((d) => ({
@@ -200,6 +205,8 @@ export class Scheduler extends DurableObject<Env> {
         avgUsage: d.avgUsage,
         weight: d.weight,
         ready: d.shapes.reduce((n, s) => n + s.count, 0),
+        readyByPriority: readyByPriority(d),
+        stats: d.stats ?? null,
       })),
     };
   }
@@ -266,6 +273,7 @@ export class Scheduler extends DurableObject<Env> {
       this.running = false;
       this.stats.passes++;
       this.stats.lastPassMs = Date.now() - started;
+      if (placed > 0) observe(this.passSeconds, this.stats.lastPassMs / 1000);
     }
     return placed;
   }
@@ -381,6 +389,12 @@ export class Scheduler extends DurableObject<Env> {
     d.usage.byType[p.block.typeKey] = Math.max(0, (d.usage.byType[p.block.typeKey] ?? 0) - p.gpus);
     d.usage.jobs = Math.max(0, d.usage.jobs - 1);
   }
+}
+
+function readyByPriority(d: DemandSummary): Record<string, number> {
+  const out: Record<string, number> = { low: 0, normal: 0, high: 0 };
+  for (const s of d.shapes) out[priorityName(s.priority)] = (out[priorityName(s.priority)] ?? 0) + s.count;
+  return out;
 }
 
 function group<T>(items: T[], key: (t: T) => string): Map<string, T[]> {

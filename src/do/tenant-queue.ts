@@ -1,6 +1,7 @@
 // A tenant's Durable Object: the source of truth for the tenant's live jobs (queue, job state, quota
 // ledger, idempotency keys). Thin: storage and RPC plumbing here, the logic in ./tenant/*.ts and src/domain.
 import { DurableObject } from "cloudflare:workers";
+import { emptyHistogram, observe } from "../domain/histogram.ts";
 import { priorityName } from "../domain/job.ts";
 import { config, type Env } from "../env.ts";
 import { fail, type Result } from "../errors.ts";
@@ -93,6 +94,10 @@ export class TenantQueue extends DurableObject<Env> {
         return self.tenantId;
       },
       demandChanged: () => this.upkeep.demandChanged(),
+      stats: this.meta.json<TenantCtx["stats"]>("stats") ?? {
+        submit: emptyHistogram(),
+        wait: emptyHistogram(),
+      },
     };
     this.reads = new TenantReads(this.tc);
     this.upkeep = new Upkeep(this.tc);
@@ -158,6 +163,7 @@ export class TenantQueue extends DurableObject<Env> {
     if (!who) return fail("Unauthorized", "API key is not valid (revoked?)");
     const limited = this.limiter.check(this.catalog.limits(), "submit", req.job.array?.size ?? 1);
     if (!limited.ok) return limited;
+    for (const s of req.latencies ?? []) observe(this.tc.stats.submit, s);
     const r = submit(this.tc, who, req);
     await this.afterWrite();
     return r;

@@ -21,8 +21,18 @@ export class Outbox {
     sql.exec(OUTBOX_DDL);
   }
 
+  /** When the oldest unflushed row was written (ms), for the outbox-lag metric; null when empty. */
+  private since: number | null | undefined = undefined;
+
   add(item: OutboxItem): void {
     this.sql.exec("INSERT INTO _outbox (kind, payload) VALUES (?, ?)", item.kind, JSON.stringify(item.data));
+    if (this.since == null) this.since = Date.now();
+  }
+
+  /** Age of the oldest row not yet in Postgres, seconds (0 when everything is flushed). */
+  lagSeconds(now = Date.now()): number {
+    if (this.since === undefined) this.since = this.hasRows() ? now : null;
+    return this.since == null ? 0 : Math.max(0, (now - this.since) / 1000);
   }
 
   pending(): number {
@@ -63,6 +73,8 @@ export class Outbox {
       this.failures = 0;
       const last = rows[rows.length - 1]!.seq;
       this.sql.exec("DELETE FROM _outbox WHERE seq <= ?", last);
+      // What is left was written after this batch was read: its age starts now at the latest.
+      this.since = this.hasRows() ? Date.now() : null;
       total += rows.length;
       if (rows.length < BATCH) break;
     }

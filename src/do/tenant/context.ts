@@ -1,5 +1,6 @@
 // What the tenant object's modules share. The Durable Object class builds one of these and the modules
 // (submit, placement, worker updates, explain, summary) are plain functions over it.
+import type { Histogram } from "../../domain/histogram.ts";
 import type { Config, Env } from "../../env.ts";
 import type { Mailbox } from "../../lib/mailbox.ts";
 import type { Outbox } from "../../lib/outbox.ts";
@@ -22,6 +23,8 @@ export interface TenantCtx {
   tenantId: string;
   /** Demand (ready jobs or held GPUs) changed: the scheduler must hear about it soon. */
   demandChanged(): void;
+  /** Latency histograms: submit as clients see it, and queue wait until scheduled. */
+  stats: { submit: Histogram; wait: Histogram };
 }
 
 export const fleetTarget = (shard: string) => `fleet:${shard}`;

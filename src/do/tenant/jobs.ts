@@ -145,6 +145,7 @@ export class JobStore {
       ...cols.map((c) => job[c]),
     );
     if (job.ready) this.readyDelta(job, 1);
+    this.countDelta("queued", job.priority, 1);
     this.record(job, null, info);
     return job;
   }
@@ -179,6 +180,8 @@ export class JobStore {
       this.ledger.accrue(next.user, next.gpus, now);
     }
     if (job.ready !== next.ready) this.readyDelta(job, next.ready ? 1 : -1);
+    this.countDelta(job.state, job.priority, -1);
+    this.countDelta(to, job.priority, 1);
     this.write(next);
     this.record(next, job.state, info, now);
     return next;
@@ -239,6 +242,29 @@ export class JobStore {
         j.user,
       );
     }
+  }
+
+  private countDelta(state: JobState, priority: number, d: number): void {
+    this.sql.exec(
+      `INSERT INTO state_counts (state, priority, n) VALUES (?, ?, ?)
+       ON CONFLICT (state, priority) DO UPDATE SET n = n + excluded.n`,
+      state,
+      priority,
+      d,
+    );
+  }
+
+  /** Jobs by state and priority name (terminal states count every job that ever ended there). */
+  counts(): Record<string, Record<string, number>> {
+    const out: Record<string, Record<string, number>> = {};
+    for (const r of all<{ state: string; priority: number; n: number }>(
+      this.sql,
+      "SELECT state, priority, n FROM state_counts",
+    )) {
+      out[r.state] ??= {};
+      out[r.state]![priorityName(r.priority)] = r.n;
+    }
+    return out;
   }
 
   private write(j: JobRow): void {

@@ -1,6 +1,8 @@
 // The tenant's side of placement and of everything workers report. The scheduler picks (tenant, shape,
 // worker); here the tenant picks the concrete job and commits the lease in its own transaction. Every
 // worker report is fenced by the lease: a report for an older lease changes nothing and is refused.
+
+import { observe } from "../../domain/histogram.ts";
 import { gpuTypeKey, isTerminal, MAX_WORKER_LOST_REQUEUES, retryBackoffMs } from "../../domain/job.ts";
 import { checkOwn } from "../../domain/quota.ts";
 import { all, first } from "../../lib/sql.ts";
@@ -106,6 +108,7 @@ export function claim(ctx: TenantCtx, items: ClaimItem[]): ClaimResult[] {
         continue;
       }
       const lease = ctx.meta.next("lease");
+      observe(ctx.stats.wait, Math.max(0, now - job.updated_at) / 1000);
       const next = ctx.jobs.transition(
         job,
         "scheduled",

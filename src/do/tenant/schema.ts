@@ -75,4 +75,7 @@ export const TENANT_SCHEMA: readonly string[] = [
     created_at INTEGER NOT NULL, steps TEXT NOT NULL
   )`,
   "CREATE INDEX pipeline_runs_pipeline ON pipeline_runs (pipeline_id, created_at)",
+  // Jobs by state and priority, kept by every transition, so metrics never count rows.
+  "CREATE TABLE state_counts (state TEXT NOT NULL, priority INTEGER NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (state, priority))",
+  "INSERT INTO state_counts (state, priority, n) SELECT state, priority, count(*) FROM jobs GROUP BY state, priority",
 ];

@@ -26,6 +26,8 @@ export interface SubmitRequest {
   /** Stable hash of the request body, to refuse a key reused for a different request. */
   fingerprint: string;
   requestId: string;
+  /** Client-side latencies of earlier submits (seconds), measured by the Worker, for the histogram. */
+  latencies?: number[];
 }
 
 export interface SubmitOk {

@@ -2,6 +2,7 @@
 // quota, what it holds and its decayed usage. Cost depends on the number of distinct shapes, not the backlog.
 
 import type { DemandShape } from "../../domain/fairshare.ts";
+import type { Histogram } from "../../domain/histogram.ts";
 import { parseShape } from "../../domain/job.ts";
 import type { QuotaSpec, QuotaUsage } from "../../domain/quota.ts";
 import { totalGpus } from "../../domain/quota.ts";
@@ -18,6 +19,14 @@ export interface DemandSummary {
   avgUsage: number;
   shapes: DemandShape[];
   at: number;
+  /** For /metrics: jobs by state and priority, latency histograms, outbox backlog. */
+  stats: {
+    counts: Record<string, Record<string, number>>;
+    submit: Histogram;
+    wait: Histogram;
+    outboxPending: number;
+    outboxLagSeconds: number;
+  };
 }
 
 const MAX_SHAPES = 32;
@@ -56,5 +65,12 @@ export function demandSummary(ctx: TenantCtx, rev: number, now = Date.now()): De
     avgUsage: ctx.ledger.tenantAverage(now),
     shapes,
     at: now,
+    stats: {
+      counts: ctx.jobs.counts(),
+      submit: ctx.stats.submit,
+      wait: ctx.stats.wait,
+      outboxPending: ctx.outbox.pending(),
+      outboxLagSeconds: ctx.outbox.lagSeconds(now),
+    },
   };
 }

@@ -103,6 +103,7 @@ export class Upkeep {
     const rev = meta.num("demand_rev");
     if (rev <= meta.num("demand_pushed_rev") || !catalog.loaded) return;
     const summary = demandSummary(this.ctx, rev);
+    meta.set("stats", JSON.stringify(this.ctx.stats)); // histograms survive a restart
     this.demandDirtyAt = null;
     await schedulerStub(env).updateDemand(summary);
     if (rev > meta.num("demand_pushed_rev")) meta.set("demand_pushed_rev", rev);
