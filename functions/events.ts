@@ -19,12 +19,10 @@ eventsApp.openapi(
     middleware: [tenantRole("member")] as const,
     request: {
       query: z.object({
-        after: z.coerce
-          .number()
-          .int()
-          .min(0)
+        after: z
+          .union([z.literal("latest"), z.coerce.number().int().min(0)])
           .optional()
-          .openapi({ description: "Resume after this event id" }),
+          .openapi({ description: 'Resume after this event id; "latest" starts from now' }),
         job: z.string().max(200).optional().openapi({ description: "Only this job's transitions" }),
         limit: z.coerce
           .number()
@@ -75,11 +73,13 @@ eventsApp.openapi(
       }
       return stub.fetch(new Request(url, { headers })) as unknown as Response;
     }
-    const items = await stub.recentEvents(after ?? 0, q.job ?? null, q.limit);
+    const page = await stub.recentEvents(after ?? 0, q.job ?? null, q.limit);
+    const last = page.items[page.items.length - 1];
     return c.json(
       {
-        items: items as unknown as Record<string, unknown>[],
-        lastEventId: items.length ? items[items.length - 1]!.seq : (after ?? null),
+        items: page.items as unknown as Record<string, unknown>[],
+        // Where the next page starts: the last event returned, else where this one started (or now).
+        lastEventId: last ? last.seq : after === "latest" ? page.latest : (after ?? null),
       },
       200,
     );

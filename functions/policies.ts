@@ -84,9 +84,10 @@ const view = (p: PolicyRow): z.infer<typeof Policy> => ({
 function compileOrThrow(def: PolicyDef): void {
   const r = compilePolicy(def);
   if (r.ok) return;
+  // The engine's messages already start with "line L, column C:"; the position is also given as data.
   const errors = r.errors.map((e) => ({
     path: e.field,
-    message: e.position ? `line ${e.position.line}, column ${e.position.column}: ${e.message}` : e.message,
+    message: e.message,
     ...(e.position ? { position: e.position } : {}),
   }));
   throw new GantryError("InvalidExpression", errors.map((e) => `${e.path}: ${e.message}`).join("; "), errors);

@@ -344,14 +344,21 @@ export class TenantQueue extends DurableObject<Env> {
     const url = new URL(request.url);
     const after = url.searchParams.get("after");
     const job = url.searchParams.get("job");
-    const afterSeq = after !== null && /^\d+$/.test(after) ? Number(after) : null;
+    const afterSeq =
+      after === "latest"
+        ? this.hub.latestSeq()
+        : after !== null && /^\d+$/.test(after)
+          ? Number(after)
+          : null;
     if (request.headers.get("upgrade")?.toLowerCase() === "websocket")
       return this.hub.acceptWebSocket(afterSeq, job);
     return this.hub.openSse(afterSeq, job);
   }
 
-  async recentEvents(afterSeq: number, job: string | null, limit: number) {
-    return this.hub.replay(afterSeq, job, limit);
+  async recentEvents(after: number | "latest", job: string | null, limit: number) {
+    const latest = this.hub.latestSeq();
+    const items = after === "latest" ? [] : this.hub.replay(after, job, limit);
+    return { items, latest };
   }
 
   override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {

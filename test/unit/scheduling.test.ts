@@ -1,12 +1,12 @@
 // Pure scheduling logic in plain Node: placement, fair share, decay, quotas, the state machine, config.
 import { describe, expect, it } from "vitest";
+import { config } from "../../src/config.ts";
 import { CapacityIndex, type WorkerCapacity } from "../../src/domain/capacity.ts";
 import { averageGpus, rollForward, validateHalfLife, withRate } from "../../src/domain/decay.ts";
 import { planPlacements, standing, type TenantDemand } from "../../src/domain/fairshare.ts";
 import { canTransition, retryBackoffMs } from "../../src/domain/job.ts";
-import { borrowable, checkOwn, type QuotaSpec } from "../../src/domain/quota.ts";
+import { borrowable, type CohortMember, checkOwn, type QuotaSpec } from "../../src/domain/quota.ts";
 import { take } from "../../src/domain/token-bucket.ts";
-import { config } from "../../src/env.ts";
 
 const worker = (id: string, n: number, type = "H100", free?: number[]): WorkerCapacity => ({
   workerId: id,
@@ -131,7 +131,7 @@ describe("quota arithmetic", () => {
     });
   });
   it("a cohort lends what its members leave unused, capped by each lending limit", () => {
-    const members = [
+    const members: CohortMember[] = [
       {
         tenantId: "a",
         quota: { gpus: { H100: { nominal: 4, lendingLimit: 2 } }, cohort: "c" },
@@ -166,9 +166,9 @@ describe("decayed usage", () => {
   it("a zero or negative half-life is refused, not silently accepted", () => {
     expect(() => validateHalfLife(0)).toThrow(RangeError);
     expect(() => validateHalfLife(-5)).toThrow(RangeError);
-    expect(() => config({ USAGE_HALF_LIFE_SECONDS: "0" } as never)).toThrow(/USAGE_HALF_LIFE_SECONDS/);
-    expect(config({ USAGE_HALF_LIFE_SECONDS: "7200" } as never).halfLifeSeconds).toBe(7200);
-    expect(config({} as never).halfLifeSeconds).toBe(3600);
+    expect(() => config({ USAGE_HALF_LIFE_SECONDS: "0" })).toThrow(/USAGE_HALF_LIFE_SECONDS/);
+    expect(config({ USAGE_HALF_LIFE_SECONDS: "7200" }).halfLifeSeconds).toBe(7200);
+    expect(config({}).halfLifeSeconds).toBe(3600);
   });
 });
 

@@ -120,10 +120,18 @@ export class EventsHub {
     return new Response(null, { status: 101, webSocket: client });
   }
 
+  /** The newest event id: a subscriber starting "from now" resumes from here if it reconnects. */
+  latestSeq(): number {
+    return all<{ s: number | null }>(this.sql, "SELECT max(seq) AS s FROM events")[0]?.s ?? 0;
+  }
+
   openSse(afterSeq: number | null, job: string | null): Response {
     const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
     const c: SseClient = { writer: writable.getWriter(), job };
-    this.write(c, enc.encode(`retry: 2000\n: gantry events for tenant ${this.tenantId()}\n\n`));
+    // The opening frame carries the current id, so even a client that sees no event before it reconnects
+    // resumes exactly where it started.
+    const start = afterSeq ?? this.latestSeq();
+    this.write(c, enc.encode(`retry: 2000\nid: ${start}\n: gantry events for tenant ${this.tenantId()}\n\n`));
     if (afterSeq !== null) for (const e of this.replay(afterSeq, job)) this.write(c, sseFrame(e));
     this.sse.add(c);
     // Comments keep proxies from closing an idle stream.
