@@ -3,6 +3,7 @@
 import { realpathSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { CliError, describeError } from "./lib/errors.ts";
+import { EXIT_CODES_HELP } from "./lib/exit-codes.ts";
 
 export interface CommandModule {
   run(argv: string[]): Promise<number>;
@@ -14,6 +15,41 @@ interface CommandEntry {
 }
 
 export const COMMANDS: Record<string, CommandEntry> = {
+  login: {
+    summary: "check a key against the server and save it with the URL in a profile",
+    load: () => import("./commands/login.ts"),
+  },
+  logout: { summary: "forget a profile's URL and keys", load: () => import("./commands/logout.ts") },
+  submit: {
+    summary: "submit a job: gantry submit [--gpus N ...] [--wait] -- CMD ARGS...",
+    load: () => import("./commands/submit.ts"),
+  },
+  jobs: {
+    summary: "list jobs (--state, --user, ...); --watch follows transitions",
+    load: () => import("./commands/jobs.ts"),
+  },
+  show: { summary: "show one job in full, with its transitions", load: () => import("./commands/show.ts") },
+  explain: {
+    summary: "why is this job pending? reason, position, estimate",
+    load: () => import("./commands/explain.ts"),
+  },
+  cancel: { summary: "cancel a job", load: () => import("./commands/cancel.ts") },
+  logs: { summary: "print a job's output; --follow until it ends", load: () => import("./commands/logs.ts") },
+  queue: { summary: "the tenant's queue at a glance", load: () => import("./commands/queue.ts") },
+  workers: {
+    summary: "workers and their GPU occupancy (admin)",
+    load: () => import("./commands/workers.ts"),
+  },
+  policies: {
+    summary: "admission policies: list, create, show, delete, evaluate",
+    load: () => import("./commands/policies.ts"),
+  },
+  quota: { summary: "the tenant's quota and what is in use", load: () => import("./commands/quota.ts") },
+  usage: { summary: "GPU time by user and GPU type", load: () => import("./commands/usage.ts") },
+  admin: {
+    summary: "platform admin: tenant, key, pool, join-token, quota",
+    load: () => import("./commands/admin.ts"),
+  },
   agent: {
     summary: "run the GPU host agent (registers GPUs, runs assigned jobs)",
     load: () => import("./agent/command.ts"),
@@ -30,6 +66,14 @@ Gantry: a multi-tenant GPU job control plane.
 Commands:
 ${lines.join("\n")}
 
+Start with 'gantry login --url URL --key KEY'. Every command takes --json (the API's JSON on
+stdout, nothing else there), --profile NAME and --help.
+
+Profiles live in $XDG_CONFIG_HOME/gantry/config.json (else ~/.config/gantry/config.json).
+Environment: GANTRY_URL, GANTRY_KEY, GANTRY_ADMIN_TOKEN override the profile; GANTRY_PROFILE
+picks one; GANTRY_EVENTS=poll follows events by polling instead of Server-Sent Events.
+
+${EXIT_CODES_HELP}
 Run 'gantry <command> --help' for a command's options.
 `;
 }

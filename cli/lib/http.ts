@@ -33,7 +33,7 @@ export function isRetryable(err: unknown): boolean {
 }
 
 export interface RequestOptions {
-  method: "GET" | "POST" | "PUT" | "DELETE";
+  method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
   url: string;
   token?: string;
   body?: unknown;
