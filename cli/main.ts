@@ -44,6 +44,10 @@ export const COMMANDS: Record<string, CommandEntry> = {
     summary: "admission policies: list, create, show, delete, evaluate",
     load: () => import("./commands/policies.ts"),
   },
+  pipeline: {
+    summary: "pipelines (DAGs of job steps): list, create, show, run, cancel",
+    load: () => import("./commands/pipeline.ts"),
+  },
   quota: { summary: "the tenant's quota and what is in use", load: () => import("./commands/quota.ts") },
   usage: { summary: "GPU time by user and GPU type", load: () => import("./commands/usage.ts") },
   admin: {

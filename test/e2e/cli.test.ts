@@ -508,6 +508,87 @@ describe("gantry CLI against a running control plane", () => {
     expect((await gantry(["policies", "show", created.id])).code).toBe(4);
   });
 
+  it("pipeline: create from a file, run --wait, show the run; a failing step ends the run failed (exit 1)", async () => {
+    const file = path.join(cfg, "pipeline.json");
+    const job = (name: string, cmd: string) => ({ name, command: ["sh", "-c", cmd], gpus: 1 });
+    fs.writeFileSync(
+      file,
+      JSON.stringify({
+        name: "etl",
+        steps: [
+          { name: "extract", job: job("extract", "echo e") },
+          { name: "transform", job: job("transform", "echo t"), dependsOn: ["extract"] },
+          { name: "load", job: job("load", "echo l"), dependsOn: ["transform"] },
+        ],
+      }),
+    );
+    const id = (await ok(["pipeline", "create", "-f", file])).trim();
+    expect(id).toMatch(/^pipe_/);
+    const list = await ok(["pipeline", "list"]);
+    expect(headers(list)).toEqual(["ID", "NAME", "VERSION", "STEPS", "UPDATED"]);
+    const run = await gantry(["pipeline", "run", id, "--wait"]);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toMatch(/State:\s+succeeded/);
+    const runId = /Run:\s+(run_\w+)/.exec(run.stdout)![1]!;
+    const shown = await json<{ state: string; steps: { name: string; state: string }[] }>([
+      "pipeline",
+      "show",
+      id,
+      runId,
+    ]);
+    expect(shown.state).toBe("succeeded");
+    expect(shown.steps.map((x) => x.name)).toEqual(["extract", "transform", "load"]);
+    const p = await json<{ steps: unknown[]; runs: unknown[] }>(["pipeline", "show", id]);
+    expect(p.runs).toHaveLength(1);
+    // A cycle is refused (exit 2: the server said the request is invalid).
+    fs.writeFileSync(
+      file,
+      JSON.stringify({ name: "loop", steps: [{ name: "a", job: job("a", "true"), dependsOn: ["a"] }] }),
+    );
+    expect((await gantry(["pipeline", "create", "-f", file])).code).toBe(2);
+    // A failing middle step: the run ends failed and --wait exits 1.
+    fs.writeFileSync(
+      file,
+      JSON.stringify({
+        name: "breaks",
+        steps: [
+          { name: "one", job: job("one", "true") },
+          { name: "two", job: job("two", "exit 4"), dependsOn: ["one"] },
+          { name: "three", job: job("three", "true"), dependsOn: ["two"] },
+        ],
+      }),
+    );
+    const bad = (await ok(["pipeline", "create", "-f", file])).trim();
+    const failed = await gantry(["pipeline", "run", bad, "--wait"]);
+    expect(failed.code).toBe(1);
+    expect(failed.stdout).toMatch(/three\s+cancelled\s+DependencyFailed/);
+  });
+
+  it("submit --array N runs N tasks, each with its own GANTRY_ARRAY_INDEX", async () => {
+    const out = await json<{ array: { id: string; size: number } }>([
+      "submit",
+      "--array",
+      "3",
+      "--",
+      "sh",
+      "-c",
+      "echo index=$GANTRY_ARRAY_INDEX",
+    ]);
+    expect(out.array.size).toBe(3);
+    const arr = await waitFor(
+      async () => {
+        const a = await json<{ state: string; counts: Record<string, number> }>(["show", out.array.id]);
+        return a.state === "succeeded" ? a : null;
+      },
+      60_000,
+      "array done",
+    );
+    expect(arr.counts.succeeded).toBe(3);
+    const jobs = await json<{ items: { id: string }[] }>(["jobs", "--array", out.array.id]);
+    const tails = await Promise.all(jobs.items.map((j) => json<{ tail: string }>(["logs", j.id])));
+    expect(tails.map((t) => t.tail.trim()).sort()).toEqual(["index=0", "index=1", "index=2"]);
+  });
+
   it("exit codes for failures: usage 2, auth 3, not found 4, server down 6", async () => {
     const usage = await gantry(["jobs", "--state", "sleeping"]);
     expect(usage.code).toBe(2);
@@ -558,6 +639,7 @@ describe("gantry CLI against a running control plane", () => {
       "queue",
       "workers",
       "policies",
+      "pipeline",
       "quota",
       "usage",
       "admin",
