@@ -1,6 +1,7 @@
 // The Worker's HTTP surface: gateway middleware, then one sub-app per service. Every route is declared
 // with @hono/zod-openapi, so /openapi.json is generated from the same schemas that validate requests.
 import { OpenAPIHono } from "@hono/zod-openapi";
+import { dashboardApp } from "./dashboard.ts";
 import { eventsApp } from "./events.ts";
 import { authenticate, corsFromEnv, limitBody, requestId } from "./gateway.ts";
 import type { HonoEnv } from "./hono-env.ts";
@@ -25,6 +26,7 @@ app.use("*", async (c, next) => (REPORT_PATH.test(c.req.path) ? next() : limitBo
 app.use("*", authenticate);
 
 app.route("/", opsApp);
+app.route("/", dashboardApp);
 app.route("/", tenantsApp);
 app.route("/", quotasApp);
 app.route("/", policiesApp);
