@@ -19,10 +19,15 @@ export default defineConfig({
           HEARTBEAT_SECONDS: "2",
           LEASE_TTL_SECONDS: "6",
           OUTBOX_FLUSH_MS: "50",
+          CORS_ORIGINS: "https://dash.example",
         },
       },
     })),
   ],
+  // functions/vendor/*.txt are symlinks into node_modules that wrangler bundles as Text modules. Resolved
+  // through the symlink they would load as JavaScript/CSS modules instead, and /docs would serve something
+  // else in tests than in production.
+  resolve: { preserveSymlinks: true },
   test: {
     name: "worker",
     include: ["test/worker/**/*.test.ts"],

@@ -1,11 +1,13 @@
 // The Worker's HTTP surface: gateway middleware, then one sub-app per service. Every route is declared
 // with @hono/zod-openapi, so /openapi.json is generated from the same schemas that validate requests.
 import { OpenAPIHono } from "@hono/zod-openapi";
+import { auditApp } from "./audit.ts";
 import { dashboardApp } from "./dashboard.ts";
 import { eventsApp } from "./events.ts";
 import { authenticate, corsFromEnv, limitBody, requestId } from "./gateway.ts";
 import type { HonoEnv } from "./hono-env.ts";
 import { jobsApp } from "./jobs.ts";
+import { limitsApp } from "./limits.ts";
 import { opsApp, VERSION } from "./ops.ts";
 import { pipelinesApp } from "./pipelines.ts";
 import { policiesApp } from "./policies.ts";
@@ -29,11 +31,13 @@ app.route("/", opsApp);
 app.route("/", dashboardApp);
 app.route("/", tenantsApp);
 app.route("/", quotasApp);
+app.route("/", limitsApp);
 app.route("/", policiesApp);
 app.route("/", jobsApp);
 app.route("/", workersApp);
 app.route("/", eventsApp);
 app.route("/", pipelinesApp);
+app.route("/", auditApp);
 
 app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
   type: "http",

@@ -3,7 +3,7 @@
 // (`Last-Event-ID` header or `?after=`). Without either, a JSON page of recent events (polling).
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { tenantStub } from "../src/stubs.ts";
-import { tenantOf, tenantRole } from "./gateway.ts";
+import { tenantOf, tenantReadLimit, tenantRole } from "./gateway.ts";
 import type { HonoEnv } from "./hono-env.ts";
 import { errorsWith, Loose } from "./schemas.ts";
 import { validationHook } from "./validation.ts";
@@ -16,7 +16,7 @@ eventsApp.openapi(
     path: "/v1/events",
     tags: ["events"],
     summary: "Live job transitions: WebSocket, Server-Sent Events, or a JSON page; resumable by event id",
-    middleware: [tenantRole("member")] as const,
+    middleware: [tenantRole("member"), tenantReadLimit] as const,
     request: {
       query: z.object({
         after: z

@@ -19,6 +19,7 @@ opsApp.openapi(
     path: "/healthz",
     tags: ["ops"],
     summary: "Liveness and configuration check (no token)",
+    security: [], // public: overrides the document-wide bearer requirement
     responses: {
       200: json(z.object({ status: z.literal("ok"), version: z.string(), time: z.string() }), "Healthy"),
       503: json(
@@ -52,6 +53,8 @@ opsApp.openapi(
   async (c) => c.text(await collectMetrics(c.env), 200, { "content-type": "text/plain; version=0.0.4" }),
 );
 
+// validatorUrl: null — Swagger UI otherwise sends the document's URL to validator.swagger.io for a badge,
+// an outside call that fails offline and leaks where the API lives.
 const DOCS_HTML = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Gantry API</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -59,7 +62,7 @@ const DOCS_HTML = `<!doctype html>
 <body><div id="swagger-ui"></div>
 <script src="/docs/swagger-ui-bundle.js"></script>
 <script>window.ui = SwaggerUIBundle({ url: "/openapi.json", dom_id: "#swagger-ui", deepLinking: true,
-  persistAuthorization: true, tryItOutEnabled: true });</script>
+  persistAuthorization: true, tryItOutEnabled: true, validatorUrl: null });</script>
 </body></html>`;
 
 opsApp.openapi(
@@ -68,6 +71,7 @@ opsApp.openapi(
     path: "/docs",
     tags: ["ops"],
     summary: "Interactive API reference (works offline)",
+    security: [],
     responses: { 200: { description: "HTML page", content: { "text/html": { schema: z.string() } } } },
   }),
   (c) => c.html(DOCS_HTML, 200),

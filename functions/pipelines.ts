@@ -330,7 +330,7 @@ pipelinesApp.openapi(
     const stub = tenantStub(c.env, who.tenantId);
     const run = unwrap(await stub.getRun(runId)).value;
     if (run.pipelineId !== id) throw new GantryError("NotFound", `no run ${runId} of pipeline ${id}`);
-    const r = unwrap(await stub.cancelRun(runId, actorOf(c)));
+    const r = unwrap(await stub.cancelRun(runId, actorOf(c), c.get("requestId")));
     return c.json({ ...r.run, cancelled: r.cancelled }, 200);
   },
 );
@@ -382,7 +382,7 @@ pipelinesApp.openapi(
   async (c) => {
     const who = tenantOf(c);
     const { id } = c.req.valid("param");
-    const r = unwrap(await tenantStub(c.env, who.tenantId).cancelArray(id, actorOf(c)));
+    const r = unwrap(await tenantStub(c.env, who.tenantId).cancelArray(id, actorOf(c), c.get("requestId")));
     return c.json({ ...r.array, cancelled: r.cancelled }, 200);
   },
 );

@@ -17,7 +17,7 @@ import { GantryError, unwrap } from "../src/errors.ts";
 import { pushCatalog } from "../src/lib/catalog-push.ts";
 import { type Q, withDb } from "../src/lib/pg.ts";
 import { tenantStub } from "../src/stubs.ts";
-import { allow } from "./gateway.ts";
+import { allow, tenantReadLimit } from "./gateway.ts";
 import type { HonoEnv, Principal } from "./hono-env.ts";
 import { body, errorsWith, IdParam, JobSubmit, json, toSubmitJob } from "./schemas.ts";
 import { audit } from "./tenants.ts";
@@ -229,7 +229,7 @@ policiesApp.openapi(
     path: "/v1/policies",
     tags: ["policies"],
     summary: "List policies that apply: the tenant's own and the global ones (admin: global)",
-    middleware: [readers] as const,
+    middleware: [readers, tenantReadLimit] as const,
     responses: { 200: json(z.object({ items: z.array(Policy) }), "Policies"), ...errorsWith() },
   }),
   async (c) => {
@@ -255,7 +255,7 @@ policiesApp.openapi(
     path: "/v1/policies/evaluate",
     tags: ["policies"],
     summary: "Dry run: every decision the enabled policies would make for this job (nothing is stored)",
-    middleware: [readers] as const,
+    middleware: [readers, tenantReadLimit] as const,
     request: { body: body(z.strictObject({ job: JobSubmit })) },
     responses: {
       200: json(
@@ -321,7 +321,7 @@ policiesApp.openapi(
     path: "/v1/policies/{id}",
     tags: ["policies"],
     summary: "Show a policy",
-    middleware: [readers] as const,
+    middleware: [readers, tenantReadLimit] as const,
     request: { params: IdParam("id", "pol_01jd9r2v6m3x4c5b6n7p8q9r0s") },
     responses: { 200: json(Policy, "The policy"), ...errorsWith() },
   }),
@@ -338,7 +338,7 @@ policiesApp.openapi(
     path: "/v1/policies/{id}/versions",
     tags: ["policies"],
     summary: "Every version of a policy",
-    middleware: [readers] as const,
+    middleware: [readers, tenantReadLimit] as const,
     request: { params: IdParam("id", "pol_01jd9r2v6m3x4c5b6n7p8q9r0s") },
     responses: {
       200: json(z.object({ items: z.array(z.record(z.string(), z.unknown())) }), "Versions"),

@@ -98,7 +98,8 @@ export function onError(err: Error, c: Context<HonoEnv>): Response {
       msg: "unhandled error",
       requestId: c.get("requestId"),
       path: new URL(c.req.url).pathname,
-      error: String(err?.stack ?? err),
+      // Query errors list their parameters, which can hold tenants' data: keep the message, drop those.
+      error: String(err?.stack ?? err).replace(/\nparams:[^\n]*/g, ""),
     }),
   );
   return problem(c, "Internal", "unexpected error; quote the request id when reporting it");

@@ -59,19 +59,18 @@ export async function audit(
   target: string | null,
   detail: unknown = null,
 ): Promise<void> {
-  await db
-    .insert(auditLog)
-    .values({
-      id: `${c.get("requestId")}:${action}`,
-      at: new Date(),
-      actor: actorOf(c),
-      tenantId,
-      action,
-      target,
-      requestId: c.get("requestId"),
-      detail,
-    })
-    .onConflictDoNothing();
+  await db.insert(auditLog).values({
+    // Never derived from the request id: clients may send (and reuse) their own X-Request-Id, and two
+    // calls sharing one must still leave two rows.
+    id: newId("aud"),
+    at: new Date(),
+    actor: actorOf(c),
+    tenantId,
+    action,
+    target,
+    requestId: c.get("requestId"),
+    detail,
+  });
 }
 
 /** Bump the catalog revision the tenant's object must apply (inside the caller's transaction). */

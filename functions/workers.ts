@@ -287,14 +287,23 @@ workersApp.openapi(
 // ---------------------------------------------------------------- agent calls
 
 const WorkerIdParam = IdParam("id", "w-03-01jd9r2v6m3x4c5b6n7p8q9r0s");
+/**
+ * A job's output may carry NUL bytes the agent cannot help, and Postgres stores none (see validation.ts):
+ * replaced rather than refused, since a refused report would leave the job's outcome unrecorded.
+ */
+const agentText = (max: number) =>
+  z
+    .string()
+    .max(max)
+    .overwrite((s) => s.replaceAll("\u0000", "\uFFFD"));
 const Update = z.strictObject({
   jobId: z.string().max(200),
   lease: z.number().int().min(0),
   state: z.enum(["running", "succeeded", "failed", "cancelled"]),
   exitCode: z.number().int().nullable().optional(),
-  message: z.string().max(4096).nullable().optional(),
-  reason: z.string().max(64).nullable().optional(),
-  logTail: z.string().max(70_000).nullable().optional(),
+  message: agentText(4096).nullable().optional(),
+  reason: agentText(64).nullable().optional(),
+  logTail: agentText(70_000).nullable().optional(),
 });
 const Assignment = z
   .object({ jobId: z.string(), lease: z.number().int(), gpuIndices: z.array(z.number().int()), spec: Loose })
@@ -419,6 +428,9 @@ workersApp.openapi(
     const shard = shardOfWorker(id);
     if (!shard) throw new GantryError("NotFound", `no worker ${id}`);
     const r = unwrap(await fleetStub(c.env, shard).drain(id));
+    // Audited after the shard accepted it: draining is idempotent, so a retry after a failed audit write
+    // (503) records it then.
+    await withDb(c.env, (db) => audit(db, c, "worker.drain", null, id));
     return c.json(r.worker as unknown as Record<string, unknown>, 200);
   },
 );
@@ -437,6 +449,7 @@ workersApp.openapi(
     const { id } = c.req.valid("param");
     const p = selfWorker(c, id);
     const r = unwrap(await fleetStub(c.env, p.shard).deregister(id, p.tokenHash));
+    await withDb(c.env, (db) => audit(db, c, "worker.deregister", null, id, { requeued: r.requeued }));
     return c.json({ requeued: r.requeued }, 200);
   },
 );

@@ -265,10 +265,14 @@ export class TenantQueue extends DurableObject<Env> {
     return this.read(() => listRuns(this.tc, pipelineId), "runs");
   }
 
-  async cancelRun(runId: string, actor: string) {
+  async cancelRun(runId: string, actor: string, requestId: string) {
     const jobs = runJobs(this.tc, runId);
     if (!jobs) return fail("NotFound", `no run ${runId}`);
-    const cancelled = cancelJobs(this.tc, jobs, actor);
+    const cancelled = cancelJobs(this.tc, jobs, actor, {
+      requestId,
+      action: "pipeline.run.cancel",
+      target: runId,
+    });
     await this.afterWrite();
     void this.deliverMail();
     return { ok: true as const, cancelled, run: runView(this.tc, runId)! };
@@ -278,10 +282,14 @@ export class TenantQueue extends DurableObject<Env> {
     return this.read(() => arraySummary(this.tc, arrayId), `array ${arrayId}`);
   }
 
-  async cancelArray(arrayId: string, actor: string) {
+  async cancelArray(arrayId: string, actor: string, requestId: string) {
     const jobs = arrayJobs(this.tc, arrayId);
     if (jobs.length === 0) return fail("NotFound", `no array ${arrayId}`);
-    const cancelled = cancelJobs(this.tc, jobs, actor);
+    const cancelled = cancelJobs(this.tc, jobs, actor, {
+      requestId,
+      action: "array.cancel",
+      target: arrayId,
+    });
     await this.afterWrite();
     void this.deliverMail();
     return { ok: true as const, cancelled, array: arraySummary(this.tc, arrayId)! };

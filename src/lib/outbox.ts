@@ -3,7 +3,7 @@
 // crash in between re-sends them, which the idempotent sink turns into a no-op.
 import type { Env } from "../env.ts";
 import type { OutboxItem } from "./history.ts";
-import { withDb } from "./pg.ts";
+import { DatabaseUnavailable, withDb } from "./pg.ts";
 import { applyOutbox } from "./pg-sink.ts";
 import { all, scalar } from "./sql.ts";
 
@@ -11,6 +11,8 @@ export const OUTBOX_DDL =
   "CREATE TABLE IF NOT EXISTS _outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, payload TEXT NOT NULL)";
 
 const BATCH = 2000;
+const DEAD_DDL =
+  "CREATE TABLE IF NOT EXISTS _outbox_dead (seq INTEGER PRIMARY KEY, kind TEXT NOT NULL, payload TEXT NOT NULL, error TEXT NOT NULL, at INTEGER NOT NULL)";
 
 export class Outbox {
   private flushing: Promise<number> | null = null;
@@ -68,7 +70,10 @@ export class Outbox {
         await withDb(env, (db) => applyOutbox(db, items));
       } catch (e) {
         this.failures++;
-        throw e;
+        // Postgres unreachable: keep everything and retry later. Postgres refusing the data itself: one
+        // bad row must not stop the tenant's history for good, so find it and set it aside.
+        if (e instanceof DatabaseUnavailable) throw e;
+        await this.isolate(env, rows, e);
       }
       this.failures = 0;
       const last = rows[rows.length - 1]!.seq;
@@ -79,6 +84,58 @@ export class Outbox {
       if (rows.length < BATCH) break;
     }
     return total;
+  }
+
+  /**
+   * A batch Postgres refused: apply its rows one by one and move the ones it still refuses to _outbox_dead
+   * (kept in the object with the error, for an operator), so the rest of the history keeps flowing.
+   */
+  private async isolate(
+    env: Env,
+    rows: { seq: number; kind: string; payload: string }[],
+    first: unknown,
+  ): Promise<void> {
+    this.sql.exec(DEAD_DDL);
+    await withDb(env, async (db) => {
+      for (const r of rows) {
+        try {
+          await applyOutbox(db, [{ kind: r.kind, data: JSON.parse(r.payload) } as OutboxItem]);
+        } catch (e) {
+          if (e instanceof DatabaseUnavailable) throw e;
+          // The driver's message lists the query's parameters (a job's env can hold secrets): drop them.
+          const error = String((e as Error)?.message ?? e)
+            .split("\nparams:")[0]!
+            .slice(0, 2000);
+          this.sql.exec(
+            "INSERT INTO _outbox_dead (seq, kind, payload, error, at) VALUES (?, ?, ?, ?, ?)",
+            r.seq,
+            r.kind,
+            r.payload,
+            error,
+            Date.now(),
+          );
+          console.error(
+            JSON.stringify({
+              level: "error",
+              msg: "outbox row refused by Postgres; set aside",
+              kind: r.kind,
+              seq: r.seq,
+              error,
+              batchError: String(first).split("\nparams:")[0]!.slice(0, 500),
+            }),
+          );
+        }
+      }
+    });
+  }
+
+  /** Rows Postgres refused (see isolate), for metrics and operators. */
+  deadCount(): number {
+    try {
+      return scalar<number>(this.sql, "SELECT count(*) FROM _outbox_dead") ?? 0;
+    } catch {
+      return 0; // never created: nothing was ever refused
+    }
   }
 
   /** Retry delay while Postgres is down: 1 s doubling to 60 s. */

@@ -42,7 +42,20 @@ function chunks<T>(a: T[], n: number): T[][] {
   return out;
 }
 
-export async function applyOutbox(db: Db, items: OutboxItem[]): Promise<void> {
+/** Postgres text cannot hold U+0000: replace it (agents' output and old rows may carry it). */
+function clean<T>(v: T): T {
+  if (typeof v === "string") return (v.includes("\u0000") ? v.replaceAll("\u0000", "\uFFFD") : v) as T;
+  if (Array.isArray(v)) return v.map(clean) as T;
+  if (v && typeof v === "object") {
+    const o: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) o[clean(k)] = clean(x);
+    return o as T;
+  }
+  return v;
+}
+
+export async function applyOutbox(db: Db, raw: OutboxItem[]): Promise<void> {
+  const items = raw.map((i) => clean(i));
   type DataOf<K extends OutboxItem["kind"]> = Extract<OutboxItem, { kind: K }>["data"];
   const by = <K extends OutboxItem["kind"]>(k: K): DataOf<K>[] =>
     items.filter((i) => i.kind === k).map((i) => i.data as unknown as DataOf<K>);

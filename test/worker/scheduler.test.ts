@@ -6,7 +6,6 @@ import { withDb } from "../../src/lib/pg.ts";
 import {
   type Assignment,
   api,
-  awaitAssignments,
   complete,
   createPool,
   createTenant,

@@ -12,6 +12,7 @@ import {
   createTenant,
   env,
   expectProblem,
+  flushTenant,
   getJob,
   heartbeat,
   registerWorker,
@@ -189,5 +190,41 @@ describe("walking skeleton", () => {
       db.execute(sql`SELECT state, version FROM jobs WHERE id = ${s.body.id}`),
     );
     expect(job.rows[0]).toMatchObject({ state: "queued", version: 1 });
+  });
+
+  it("a row Postgres refuses is set aside; the rest of the history keeps flowing", async () => {
+    const t = await createTenant();
+    const good = await submit(t.memberKey, { name: "good", gpuType: "NONE" });
+    const stub = env.TENANT_QUEUE.getByName(t.id);
+    await runInDurableObject(stub, async (inst: TenantQueue, state) => {
+      // A usage record whose GPU count is not a number: Postgres rejects it, and with it the whole batch.
+      state.storage.sql.exec(
+        "INSERT INTO _outbox (kind, payload) VALUES ('usage', ?)",
+        JSON.stringify({
+          id: "bad:1",
+          tenantId: t.id,
+          jobId: "job_x",
+          user: "u",
+          gpuType: "X",
+          gpus: "many",
+          startedAt: 0,
+          endedAt: 1,
+        }),
+      );
+      await inst.flushOutbox();
+    });
+    const after = await submit(t.memberKey, { name: "after", gpuType: "NONE" });
+    await flushTenant(t.id);
+    const rows = await withDb(env, (db) =>
+      db.execute(sql`SELECT name FROM jobs WHERE tenant_id = ${t.id} ORDER BY name`),
+    );
+    expect(rows.rows.map((r) => (r as { name: string }).name)).toEqual(["after", "good"]);
+    const dead = await runInDurableObject(stub, (_i, state) =>
+      state.storage.sql.exec("SELECT kind, error FROM _outbox_dead").toArray(),
+    );
+    expect(dead).toHaveLength(1);
+    expect(dead[0]!.kind).toBe("usage");
+    void good;
+    void after;
   });
 });

@@ -152,7 +152,12 @@ export function listRuns(ctx: TenantCtx, pipelineId: string, limit = 50): RunVie
 }
 
 /** Cancel every unfinished job of a set (queued at once; scheduled/running through their agents). */
-export function cancelJobs(ctx: TenantCtx, jobs: JobRow[], actor: string): number {
+export function cancelJobs(
+  ctx: TenantCtx,
+  jobs: JobRow[],
+  actor: string,
+  audit: { requestId: string; action: string; target: string },
+): number {
   let n = 0;
   // Newest first: a job is created after the jobs it depends on, so dependents are cancelled (as
   // Cancelled) before their dependencies could cascade a DependencyFailed onto them.
@@ -172,6 +177,19 @@ export function cancelJobs(ctx: TenantCtx, jobs: JobRow[], actor: string): numbe
         );
       } else if (!j.cancel_requested) requestCancel(ctx, j);
     }
+    ctx.outbox.add({
+      kind: "audit",
+      data: {
+        id: newId("aud"),
+        at: Date.now(),
+        actor,
+        tenantId: ctx.tenantId,
+        action: audit.action,
+        target: audit.target,
+        requestId: audit.requestId,
+        detail: { cancelled: n },
+      },
+    });
   });
   if (n) ctx.demandChanged();
   return n;

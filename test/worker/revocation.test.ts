@@ -1,0 +1,196 @@
+// Revocation with a warm cache: the gateway caches credentials per isolate for AUTH_CACHE_MS, so a revoked
+// key must stop working everywhere within 5 s (submissions at once: the tenant's object re-checks the key).
+// And keys are stored only as SHA-256 digests, in Postgres and in the objects' caches.
+import { runInDurableObject } from "cloudflare:test";
+import { sql } from "drizzle-orm";
+import { describe, expect, it } from "vitest";
+import { AUTH_CACHE_MS, clearAuthCache } from "../../functions/gateway.ts";
+import type { TenantQueue } from "../../src/do/tenant-queue.ts";
+import { sha256Hex } from "../../src/domain/ids.ts";
+import { withDb } from "../../src/lib/pg.ts";
+import {
+  ADMIN,
+  type ApiResponse,
+  api,
+  createPool,
+  createTenant,
+  env,
+  registerWorker,
+  submit,
+} from "./helpers.ts";
+
+const LIMIT_MS = 5000;
+
+type Probe = [name: string, call: () => Promise<ApiResponse>];
+
+/** Poll every probe until it answers 401; record when, relative to `t0`. Fails if any works again. */
+async function pollUntilRefused(probes: Probe[], t0: number, okStatus: Record<string, number>) {
+  const refusedAt = new Map<string, number>();
+  const timeline: string[] = [];
+  while (refusedAt.size < probes.length && Date.now() - t0 < LIMIT_MS + 2000) {
+    for (const [name, call] of probes) {
+      const r = await call();
+      const dt = Date.now() - t0;
+      timeline.push(`${dt}ms ${name} ${r.status}`);
+      if (r.status === 401) {
+        expect(r.headers.get("content-type")).toContain("application/problem+json");
+        if (!refusedAt.has(name)) refusedAt.set(name, dt);
+      } else {
+        // Before refusal the key still works exactly as before; after it, never again.
+        expect(refusedAt.has(name), `${name} worked again after refusal:\n${timeline.join("\n")}`).toBe(
+          false,
+        );
+        expect(r.status, `${name}: ${r.text}`).toBe(okStatus[name]);
+      }
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { refusedAt, timeline };
+}
+
+describe("revocation", () => {
+  it("a revoked member key is refused within 5 s on submit and on every kind of read, cache warm", async () => {
+    const t = await createTenant();
+    const first = await submit(t.memberKey, { gpuType: "NOWHERE" });
+    expect(first.status).toBe(201);
+    const jobId = first.body.id;
+    const probes: Probe[] = [
+      ["submit", () => submit(t.memberKey, { gpuType: "NOWHERE" })],
+      ["queue (object)", () => api("GET", "/v1/queue", { token: t.memberKey })],
+      ["job (object)", () => api("GET", `/v1/jobs/${jobId}`, { token: t.memberKey })],
+      ["list (Postgres)", () => api("GET", "/v1/jobs?limit=1", { token: t.memberKey })],
+      ["events", () => api("GET", "/v1/events?limit=1", { token: t.memberKey })],
+      ["policies (Postgres)", () => api("GET", "/v1/policies", { token: t.memberKey })],
+    ];
+    const ok = {
+      submit: 201,
+      "queue (object)": 200,
+      "job (object)": 200,
+      "list (Postgres)": 200,
+      events: 200,
+      "policies (Postgres)": 200,
+    };
+    // A fresh cache entry, then warm: every probe works and is now served from the isolate's cache.
+    clearAuthCache();
+    for (const [name, call] of probes) expect((await call()).status, name).toBe(ok[name as keyof typeof ok]);
+
+    const revoke = await api("DELETE", `/v1/tenants/${t.id}/keys/${t.memberKeyId}`, { token: ADMIN });
+    expect(revoke.status, revoke.text).toBe(204);
+    const t0 = Date.now();
+    // The cache is still warm: a read right away is answered from it (this is what the 5 s bound is about).
+    const warm = await api("GET", "/v1/queue", { token: t.memberKey });
+    const warmAt = Date.now() - t0;
+    if (warmAt < AUTH_CACHE_MS - 1000) expect(warm.status, "the cached principal still answers").toBe(200);
+
+    const { refusedAt, timeline } = await pollUntilRefused(probes, t0, ok);
+    const report = timeline.join("\n");
+    for (const [name] of probes) {
+      expect(refusedAt.has(name), `${name} never refused:\n${report}`).toBe(true);
+      expect(refusedAt.get(name)!, `${name} refused too late:\n${report}`).toBeLessThanOrEqual(LIMIT_MS);
+    }
+    // Submissions are checked against the object's own key list, which the revocation updated before
+    // answering: refused on the very first try.
+    expect(timeline.find((l) => l.includes(" submit "))).toMatch(/ submit 401$/);
+    // The other keys of the tenant are untouched.
+    expect((await api("GET", "/v1/queue", { token: t.adminKey })).status).toBe(200);
+  });
+
+  it("a revoked tenant admin key loses its admin routes within 5 s", async () => {
+    const t = await createTenant();
+    const spare = await api<{ id: string; key: string }>("POST", `/v1/tenants/${t.id}/keys`, {
+      token: ADMIN,
+      body: { name: "carol", role: "admin" },
+    });
+    expect(spare.status).toBe(201);
+    const probes: Probe[] = [
+      ["keys", () => api("GET", `/v1/tenants/${t.id}/keys`, { token: spare.body.key })],
+      ["limits", () => api("GET", `/v1/tenants/${t.id}/limits`, { token: spare.body.key })],
+      ["quota", () => api("GET", "/v1/quota", { token: spare.body.key })],
+    ];
+    for (const [name, call] of probes) expect((await call()).status, name).toBe(200);
+    // Revoked by the tenant's other admin key, not by the platform admin.
+    const revoke = await api("DELETE", `/v1/tenants/${t.id}/keys/${spare.body.id}`, { token: t.adminKey });
+    expect(revoke.status, revoke.text).toBe(204);
+    const t0 = Date.now();
+    const { refusedAt, timeline } = await pollUntilRefused(probes, t0, {
+      keys: 200,
+      limits: 200,
+      quota: 200,
+    });
+    for (const [name] of probes) {
+      expect(refusedAt.get(name) ?? Number.POSITIVE_INFINITY, timeline.join("\n")).toBeLessThanOrEqual(
+        LIMIT_MS,
+      );
+    }
+  });
+
+  it("a revoked join token stops registering workers within 5 s", async () => {
+    const pool = await createPool();
+    // Warm the cache: the join token is valid (403 on a tenant route means "valid token, wrong role").
+    expect((await api("GET", "/v1/queue", { token: pool.joinToken })).status).toBe(403);
+    const jtId = await withDb(env, async (db) => {
+      const r = await db.execute(sql`SELECT id FROM join_tokens WHERE pool_id = ${pool.id}`);
+      return (r.rows[0] as { id: string }).id;
+    });
+    const revoke = await api("DELETE", `/v1/pools/${pool.id}/join-tokens/${jtId}`, { token: ADMIN });
+    expect(revoke.status, revoke.text).toBe(204);
+    const t0 = Date.now();
+    const { refusedAt, timeline } = await pollUntilRefused(
+      [["tenant route", () => api("GET", "/v1/queue", { token: pool.joinToken })]],
+      t0,
+      { "tenant route": 403 },
+    );
+    expect(
+      refusedAt.get("tenant route") ?? Number.POSITIVE_INFINITY,
+      timeline.join("\n"),
+    ).toBeLessThanOrEqual(LIMIT_MS);
+    const reg = await api("POST", "/v1/workers/register", {
+      token: pool.joinToken,
+      body: { hostname: "late", gpus: [{ index: 0, model: "FAKE" }] },
+    });
+    expect(reg.status).toBe(401);
+  });
+});
+
+describe("keys at rest", () => {
+  it("Postgres and the tenant's object hold SHA-256 digests, never the keys", async () => {
+    const t = await createTenant();
+    const pool = await createPool();
+    const w = await registerWorker(pool.joinToken, 1, "ATREST");
+    const keys = [t.adminKey, t.memberKey];
+    const secrets = [...keys, pool.joinToken, w.token].map((k) => k.slice(-32));
+
+    const rows = await withDb(env, async (db) => ({
+      apiKeys: (await db.execute(sql`SELECT * FROM api_keys WHERE tenant_id = ${t.id}`)).rows,
+      joinTokens: (await db.execute(sql`SELECT * FROM join_tokens WHERE pool_id = ${pool.id}`)).rows,
+      audit: (await db.execute(sql`SELECT * FROM audit_log WHERE tenant_id = ${t.id}`)).rows,
+      workers: (await db.execute(sql`SELECT * FROM workers WHERE pool_id = ${pool.id}`)).rows,
+    }));
+    expect(rows.apiKeys).toHaveLength(2);
+    const hashes = await Promise.all(keys.map((k) => sha256Hex(k)));
+    expect(rows.apiKeys.map((r) => (r as { hash: string }).hash).sort()).toEqual([...hashes].sort());
+    for (const r of rows.apiKeys) expect((r as { hash: string }).hash).toMatch(/^[0-9a-f]{64}$/);
+    expect((rows.joinTokens[0] as { hash: string }).hash).toBe(await sha256Hex(pool.joinToken));
+    // No column of any of these rows carries a secret, or even half of one (the display prefix has 4 chars).
+    const dump = JSON.stringify(rows);
+    for (const s of secrets) {
+      expect(dump).not.toContain(s);
+      expect(dump).not.toContain(s.slice(0, 16));
+      expect(dump).not.toContain(s.slice(-16));
+    }
+
+    // The tenant's object caches digests for its hot path, and nothing else.
+    const cached = await runInDurableObject(
+      env.TENANT_QUEUE.getByName(t.id),
+      async (_obj: TenantQueue, state: DurableObjectState) =>
+        state.storage.sql.exec("SELECT * FROM keys").toArray(),
+    );
+    expect(cached.map((r) => r.hash).sort()).toEqual([...hashes].sort());
+    const objectDump = JSON.stringify(cached);
+    for (const s of secrets) expect(objectDump).not.toContain(s.slice(0, 16));
+
+    // The listing never returns a key, only its prefix.
+    const listed = await api("GET", `/v1/tenants/${t.id}/keys`, { token: ADMIN });
+    for (const s of secrets) expect(listed.text).not.toContain(s.slice(0, 16));
+  });
+});
