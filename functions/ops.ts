@@ -55,6 +55,47 @@ opsApp.openapi(
 
 // validatorUrl: null — Swagger UI otherwise sends the document's URL to validator.swagger.io for a badge,
 // an outside call that fails offline and leaks where the API lives.
+opsApp.openapi(
+  createRoute({
+    method: "get",
+    path: "/v1/whoami",
+    tags: ["ops"],
+    summary: "Who the presented token is: its kind, and its tenant and role or its worker",
+    middleware: [allow("admin", "tenant", "worker", "join")] as const,
+    responses: {
+      200: json(
+        z.object({
+          kind: z.enum(["admin", "tenant", "worker", "join"]),
+          tenantId: z.string().optional(),
+          role: z.enum(["admin", "member"]).optional(),
+          name: z.string().optional(),
+          keyId: z.string().optional(),
+          workerId: z.string().optional(),
+          poolId: z.string().optional(),
+        }),
+        "The caller",
+      ),
+      ...errorsWith(),
+    },
+  }),
+  (c) => {
+    const p = c.get("principal")!;
+    switch (p.kind) {
+      case "admin":
+        return c.json({ kind: p.kind }, 200);
+      case "tenant":
+        return c.json(
+          { kind: p.kind, tenantId: p.tenantId, role: p.role, name: p.name, keyId: p.keyId },
+          200,
+        );
+      case "worker":
+        return c.json({ kind: p.kind, workerId: p.workerId }, 200);
+      case "join":
+        return c.json({ kind: p.kind, poolId: p.poolId }, 200);
+    }
+  },
+);
+
 const DOCS_HTML = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Gantry API</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">

@@ -303,6 +303,7 @@ const MATRIX: Record<string, Entry> = {
     call: (_, fx) => ({ path: `/v1/jobs/${fx.jobA}/explain` }),
   },
   "GET /v1/queue": { expect: ownTenant(200), call: () => ({ path: "/v1/queue" }) },
+  "GET /v1/whoami": { expect: guarded(200, 200, 200, 200, 200, 200), call: () => ({ path: "/v1/whoami" }) },
   "GET /v1/events": { expect: ownTenant(200), call: () => ({ path: "/v1/events?limit=5" }) },
 
   // ---------------------------------------------------------------- workflows (members may write them)

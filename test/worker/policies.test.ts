@@ -209,4 +209,20 @@ describe("policies", () => {
     const gone = await api("DELETE", `/v1/policies/${g.body.id}`, { token: ADMIN });
     expect(gone.status).toBe(204);
   });
+
+  it("whoami names the caller without revealing anything else", async () => {
+    const t = await createTenant();
+    const me = await api<{ kind: string; tenantId: string; role: string; name: string }>(
+      "GET",
+      "/v1/whoami",
+      {
+        token: t.memberKey,
+      },
+    );
+    expect(me.body).toMatchObject({ kind: "tenant", tenantId: t.id, role: "member", name: "bob" });
+    expect((await api<{ kind: string }>("GET", "/v1/whoami", { token: ADMIN })).body).toEqual({
+      kind: "admin",
+    });
+    expectProblem(await api("GET", "/v1/whoami"), 401);
+  });
 });
