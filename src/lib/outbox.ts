@@ -3,7 +3,7 @@
 // crash in between re-sends them, which the idempotent sink turns into a no-op.
 import type { Env } from "../env.ts";
 import type { OutboxItem } from "./history.ts";
-import { DatabaseUnavailable, withDb } from "./pg.ts";
+import { classifyPgError, DatabaseUnavailable, withDb } from "./pg.ts";
 import { applyOutbox } from "./pg-sink.ts";
 import { all, scalar } from "./sql.ts";
 
@@ -72,7 +72,7 @@ export class Outbox {
         this.failures++;
         // Postgres unreachable: keep everything and retry later. Postgres refusing the data itself: one
         // bad row must not stop the tenant's history for good, so find it and set it aside.
-        if (e instanceof DatabaseUnavailable) throw e;
+        if (e instanceof DatabaseUnavailable || classifyPgError(e) !== "refused") throw e;
         await this.isolate(env, rows, e);
       }
       this.failures = 0;
@@ -101,7 +101,8 @@ export class Outbox {
         try {
           await applyOutbox(db, [{ kind: r.kind, data: JSON.parse(r.payload) } as OutboxItem]);
         } catch (e) {
-          if (e instanceof DatabaseUnavailable) throw e;
+          // Only a row Postgres itself refuses is set aside; on any other failure every row stays.
+          if (e instanceof DatabaseUnavailable || classifyPgError(e) !== "refused") throw e;
           // The driver's message lists the query's parameters (a job's env can hold secrets): drop them.
           const error = String((e as Error)?.message ?? e)
             .split("\nparams:")[0]!

@@ -27,24 +27,51 @@ function configure(env: Env): void {
 
 export class DatabaseUnavailable extends Error {}
 
-export async function withDb<T>(env: Env, fn: (db: Db) => Promise<T>): Promise<T> {
+export async function withDb<T>(env: Env, fn: (db: Db) => Promise<T>, timeoutMs = 30_000): Promise<T> {
   if (!env.DATABASE_URL) throw new DatabaseUnavailable("DATABASE_URL is not configured");
   configure(env);
   const pool = new Pool({ connectionString: env.DATABASE_URL, max: 4, connectionTimeoutMillis: 5000 });
   pool.on("error", () => {}); // surfaced through the awaited query instead
+  let timer: ReturnType<typeof setTimeout> | undefined;
   try {
-    return await fn(drizzle({ client: pool, schema }));
+    // A database that stops answering mid-query (rather than refusing connections) must not hang the
+    // caller forever: an outbox flush stuck on it would never be retried.
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new DatabaseUnavailable(`no answer from Postgres within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+    });
+    return await Promise.race([fn(drizzle({ client: pool, schema })), deadline]);
   } catch (e) {
-    if (isConnectionError(e)) throw new DatabaseUnavailable(String((e as Error).message ?? e));
+    if (e instanceof DatabaseUnavailable) throw e;
+    if (classifyPgError(e) === "unavailable") {
+      throw new DatabaseUnavailable(String(rootCause(e)?.message ?? e).split("\nparams:")[0]);
+    }
     throw e;
   } finally {
-    await pool.end().catch(() => {});
+    if (timer) clearTimeout(timer);
+    await Promise.race([pool.end().catch(() => {}), new Promise((r) => setTimeout(r, 2000))]);
   }
 }
 
-function isConnectionError(e: unknown): boolean {
-  const m = String((e as Error)?.message ?? e);
-  return (
-    /connect|WebSocket|ECONNREFUSED|terminated|timeout|Connection/i.test(m) && !/violates|syntax/i.test(m)
-  );
+/** The innermost error: drizzle wraps the driver's error ("Failed query: …") in `cause`. */
+function rootCause(e: unknown): (Error & { code?: string }) | null {
+  let cur = e as (Error & { cause?: unknown; code?: string }) | null;
+  for (let i = 0; i < 10 && cur?.cause; i++) cur = cur.cause as Error & { cause?: unknown; code?: string };
+  return cur ?? null;
+}
+
+/**
+ * "refused": Postgres answered and rejected this data or statement (SQLSTATE class 22 data exception,
+ * 23 integrity, 42 syntax/undefined) — retrying the same thing cannot help. "unavailable": anything else
+ * on the way there (no connection, terminated, timeouts, server starting or shutting down) — retry later.
+ */
+export function classifyPgError(e: unknown): "refused" | "unavailable" {
+  for (let cur = e as (Error & { cause?: unknown; code?: string }) | null, i = 0; cur && i < 10; i++) {
+    const code = typeof cur.code === "string" ? cur.code : "";
+    if (/^(22|23|42)[0-9A-Z]{3}$/.test(code)) return "refused";
+    cur = cur.cause as (Error & { cause?: unknown; code?: string }) | null;
+  }
+  return "unavailable";
 }
