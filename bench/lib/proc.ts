@@ -1,0 +1,164 @@
+// Linux /proc readers: process trees, memory (VmHWM/VmRSS) and CPU time. The benchmarks use them to find
+// the workerd processes wrangler dev spawned, to sample their memory under load, and to say how much CPU
+// *other* processes took while a figure was measured (the machine is shared; that is the noise).
+import fs from "node:fs";
+
+/** Clock ticks per second for /proc/<pid>/stat times (USER_HZ; 100 on every Linux we run). */
+const HZ = 100;
+
+interface Stat {
+  pid: number;
+  comm: string;
+  ppid: number;
+  pgrp: number;
+  ticks: number;
+  /** CPU time of reaped children (cutime + cstime). */
+  childTicks: number;
+}
+
+function readStat(pid: number): Stat | null {
+  let s: string;
+  try {
+    s = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+  } catch {
+    return null;
+  }
+  // comm may contain spaces and parentheses: split after the last ')'.
+  const close = s.lastIndexOf(")");
+  const comm = s.slice(s.indexOf("(") + 1, close);
+  const f = s.slice(close + 2).split(" ");
+  // f[0] = state (field 3); utime, stime are fields 14, 15 → f[11], f[12].
+  return {
+    pid,
+    comm,
+    ppid: Number(f[1]),
+    pgrp: Number(f[2]),
+    ticks: Number(f[11]) + Number(f[12]),
+    childTicks: Number(f[13]) + Number(f[14]),
+  };
+}
+
+export function allPids(): number[] {
+  return fs
+    .readdirSync("/proc")
+    .filter((d) => /^\d+$/.test(d))
+    .map(Number);
+}
+
+/** Every descendant of `root` (not including it), found by walking parent links. */
+export function descendants(root: number): number[] {
+  const kids = new Map<number, number[]>();
+  for (const pid of allPids()) {
+    const st = readStat(pid);
+    if (!st) continue;
+    const list = kids.get(st.ppid) ?? [];
+    list.push(pid);
+    kids.set(st.ppid, list);
+  }
+  const out: number[] = [];
+  const stack = [...(kids.get(root) ?? [])];
+  while (stack.length) {
+    const p = stack.pop()!;
+    out.push(p);
+    stack.push(...(kids.get(p) ?? []));
+  }
+  return out;
+}
+
+export function cmdline(pid: number): string {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").join(" ");
+  } catch {
+    return "";
+  }
+}
+
+export function comm(pid: number): string {
+  return readStat(pid)?.comm ?? "";
+}
+
+export function processGroup(pid: number): number | null {
+  return readStat(pid)?.pgrp ?? null;
+}
+
+export interface MemStatus {
+  pid: number;
+  name: string;
+  /** Peak resident set size since the process started, KiB. */
+  hwmKiB: number;
+  rssKiB: number;
+}
+
+export function memStatus(pid: number): MemStatus | null {
+  let s: string;
+  try {
+    s = fs.readFileSync(`/proc/${pid}/status`, "utf8");
+  } catch {
+    return null;
+  }
+  const field = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+)`, "m").exec(s)?.[1] ?? 0);
+  const name = /^Name:\s+(.*)$/m.exec(s)?.[1] ?? "";
+  return { pid, name, hwmKiB: field("VmHWM"), rssKiB: field("VmRSS") };
+}
+
+/** CPU seconds (user + system) a set of processes used so far. Exited ones simply stop counting. */
+export function cpuSeconds(pids: number[]): number {
+  let t = 0;
+  for (const p of pids) t += readStat(p)?.ticks ?? 0;
+  return t / HZ;
+}
+
+/** Busy and total CPU seconds of the whole machine since boot (all cores), from /proc/stat. */
+export function machineCpu(): { busy: number; total: number } {
+  const line = fs.readFileSync("/proc/stat", "utf8").split("\n")[0]!;
+  const v = line.trim().split(/\s+/).slice(1).map(Number);
+  const idle = (v[3] ?? 0) + (v[4] ?? 0); // idle + iowait
+  const total = v.slice(0, 8).reduce((a, b) => a + b, 0); // guest time is already inside user/nice
+  return { busy: (total - idle) / HZ, total: total / HZ };
+}
+
+/**
+ * Measures, over a window, how many cores the whole machine used and how many of those were ours (this
+ * process and its descendants: load generators, wrangler, workerd, the embedded database). The rest is
+ * other people's work on the shared box.
+ */
+export class CpuWindow {
+  private m0 = machineCpu();
+  private ours0 = this.ours();
+  private runtime0: number;
+  private t0 = performance.now();
+
+  /** `runtime`: the server's processes (workerd), whose CPU time per operation is the noise-robust cost. */
+  constructor(private runtime: () => number[] = () => []) {
+    this.runtime0 = cpuSeconds(runtime());
+  }
+
+  /** This process, its live descendants, and the children it already reaped (their time moved to us). */
+  private ours(): number {
+    const self = readStat(process.pid);
+    return cpuSeconds(descendants(process.pid)) + ((self?.ticks ?? 0) + (self?.childTicks ?? 0)) / HZ;
+  }
+
+  /** A grandchild that exited is counted by nobody here, so "ours" is a lower bound (wrangler reaps workerd). */
+  finish(): {
+    seconds: number;
+    machineCores: number;
+    ourCores: number;
+    otherCores: number;
+    runtimeCpuSeconds: number;
+  } {
+    const m1 = machineCpu();
+    const secs = (performance.now() - this.t0) / 1000;
+    const machine = (m1.busy - this.m0.busy) / secs;
+    const ours = Math.max(0, (this.ours() - this.ours0) / secs);
+    return {
+      seconds: round(secs, 1),
+      machineCores: round(machine, 2),
+      ourCores: round(ours, 2),
+      otherCores: round(Math.max(0, machine - ours), 2),
+      runtimeCpuSeconds: round(cpuSeconds(this.runtime()) - this.runtime0, 2),
+    };
+  }
+}
+
+const round = (x: number, d: number) => Math.round(x * 10 ** d) / 10 ** d;
