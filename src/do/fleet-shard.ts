@@ -119,7 +119,8 @@ export class FleetShard extends DurableObject<Env> {
     );
     const { assignments, cancel, lost: cancelNow } = r;
     if (cancelNow.length) await this.loseLeases(cancelNow, "LeaseExpired");
-    await this.afterWrite();
+    // A plain heartbeat only pushes this worker's deadlines later: the alarm already set is early enough.
+    if (cancelNow.length || body.updates?.length) await this.afterWrite();
     return {
       ok: true,
       assignments: a.w.drain ? [] : assignments,

@@ -10,7 +10,7 @@ import { loadCatalog } from "../lib/catalog-load.ts";
 import { Mailbox } from "../lib/mailbox.ts";
 import { Outbox } from "../lib/outbox.ts";
 import { withDb } from "../lib/pg.ts";
-import { all, Meta, migrate } from "../lib/sql.ts";
+import { all, Meta, migrate, tx } from "../lib/sql.ts";
 import { CatalogCache, type KeyPrincipal, type TenantCatalog } from "./tenant/catalog.ts";
 import type { TenantCtx } from "./tenant/context.ts";
 import { resolveDependents } from "./tenant/deps.ts";
@@ -78,10 +78,11 @@ export class TenantQueue extends DurableObject<Env> {
     const cfg = config(env);
     this.ledger = new Ledger(this.sql, this.meta, () => cfg.halfLifeSeconds);
     this.jobs = new JobStore(this.sql, this.meta, this.outbox, this.ledger, () => this.tenantId);
+    this.outbox.resolveJobs = (ids) => this.jobs.records(ids);
     const self = this;
     this.tc = {
       sql: this.sql,
-      storage: ctx.storage,
+      tx: (fn) => tx(ctx.storage, this.meta, fn),
       meta: this.meta,
       jobs: this.jobs,
       ledger: this.ledger,
@@ -383,6 +384,11 @@ export class TenantQueue extends DurableObject<Env> {
 
   private async afterWrite(): Promise<void> {
     this.hub.flush();
+    // Anything a write can make due (demand push, outbox flush) is at least a debounce away; mail is
+    // delivered directly. An alarm already set within that is early enough: skip the recomputation.
+    const { debounceMs, outboxFlushMs } = this.tc.cfg;
+    const next = this.planner.next;
+    if (next !== null && next <= Date.now() + Math.min(debounceMs, outboxFlushMs)) return;
     const due = this.upkeep.nextDue();
     if (due !== null) await this.planner.atMost(due);
   }

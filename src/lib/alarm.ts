@@ -11,6 +11,11 @@ export class AlarmPlanner {
     this.known = true;
   }
 
+  /** When the alarm is set to fire (null: none, or not known yet). */
+  get next(): number | null {
+    return this.known ? this.scheduled : null;
+  }
+
   /** Ensure the alarm fires no later than `at`. */
   async atMost(at: number): Promise<void> {
     if (!this.known) await this.init();

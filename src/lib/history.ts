@@ -104,6 +104,8 @@ export interface WorkerRecord {
 
 export type OutboxItem =
   | { kind: "job"; data: JobRecord }
+  /** The job changed: its current row is read when the batch is flushed (one snapshot per batch). */
+  | { kind: "jobref"; data: { id: string } }
   | { kind: "event"; data: EventRecord }
   | { kind: "log"; data: LogRecord }
   | { kind: "usage"; data: UsageRecord }

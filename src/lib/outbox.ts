@@ -2,7 +2,7 @@
 // an alarm flushes rows to Postgres in batches. Rows are deleted only after Postgres committed them; a
 // crash in between re-sends them, which the idempotent sink turns into a no-op.
 import type { Env } from "../env.ts";
-import type { OutboxItem } from "./history.ts";
+import type { JobRecord, OutboxItem } from "./history.ts";
 import { classifyPgError, DatabaseUnavailable, withDb } from "./pg.ts";
 import { applyOutbox } from "./pg-sink.ts";
 import { all, scalar } from "./sql.ts";
@@ -16,6 +16,12 @@ const DEAD_DDL =
 
 export class Outbox {
   private flushing: Promise<number> | null = null;
+  /**
+   * Turns job references into snapshots of the jobs' current rows. Recording only the id on each
+   * transition (instead of serialising the whole job every time) keeps the write path cheap; the newest
+   * row is what the versioned upsert wants anyway.
+   */
+  resolveJobs: ((ids: string[]) => JobRecord[]) | null = null;
   /** Consecutive failures, for backoff while Postgres is unreachable. */
   failures = 0;
 
@@ -37,8 +43,9 @@ export class Outbox {
     return this.since == null ? 0 : Math.max(0, (now - this.since) / 1000);
   }
 
+  /** Rows not yet in Postgres. Rows leave from the front only, so the id range counts them without a scan. */
   pending(): number {
-    return scalar<number>(this.sql, "SELECT count(*) FROM _outbox") ?? 0;
+    return scalar<number>(this.sql, "SELECT coalesce(max(seq) - min(seq) + 1, 0) FROM _outbox") ?? 0;
   }
 
   /** Oldest unflushed row's age is what `gantry_outbox_lag_seconds` reports. */
@@ -65,7 +72,9 @@ export class Outbox {
         BATCH,
       );
       if (rows.length === 0) break;
-      const items = rows.map((r) => ({ kind: r.kind, data: JSON.parse(r.payload) }) as OutboxItem);
+      const items = this.resolve(
+        rows.map((r) => ({ kind: r.kind, data: JSON.parse(r.payload) }) as OutboxItem),
+      );
       try {
         await withDb(env, (db) => applyOutbox(db, items));
       } catch (e) {
@@ -99,7 +108,7 @@ export class Outbox {
     await withDb(env, async (db) => {
       for (const r of rows) {
         try {
-          await applyOutbox(db, [{ kind: r.kind, data: JSON.parse(r.payload) } as OutboxItem]);
+          await applyOutbox(db, this.resolve([{ kind: r.kind, data: JSON.parse(r.payload) } as OutboxItem]));
         } catch (e) {
           // Only a row Postgres itself refuses is set aside; on any other failure every row stays.
           if (e instanceof DatabaseUnavailable || classifyPgError(e) !== "refused") throw e;
@@ -128,6 +137,14 @@ export class Outbox {
         }
       }
     });
+  }
+
+  private resolve(items: OutboxItem[]): OutboxItem[] {
+    const ids = [...new Set(items.flatMap((i) => (i.kind === "jobref" ? [i.data.id] : [])))];
+    if (ids.length === 0) return items;
+    const rest = items.filter((i) => i.kind !== "jobref");
+    const jobs = this.resolveJobs ? this.resolveJobs(ids) : [];
+    return [...rest, ...jobs.map((data) => ({ kind: "job" as const, data }))];
   }
 
   /** Rows Postgres refused (see isolate), for metrics and operators. */

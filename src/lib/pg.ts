@@ -64,14 +64,25 @@ function rootCause(e: unknown): (Error & { code?: string }) | null {
 
 /**
  * "refused": Postgres answered and rejected this data or statement (SQLSTATE class 22 data exception,
- * 23 integrity, 42 syntax/undefined) — retrying the same thing cannot help. "unavailable": anything else
- * on the way there (no connection, terminated, timeouts, server starting or shutting down) — retry later.
+ * 23 integrity, 42 syntax/undefined) — retrying the same thing cannot help.
+ * "unavailable": the way there failed (connection refused, terminated, timed out; SQLSTATE class 08
+ * connection, 53 resources, 57 operator intervention such as shutdown) — retry later.
+ * "other": anything else, including errors the caller's own code threw inside withDb — passed through.
  */
-export function classifyPgError(e: unknown): "refused" | "unavailable" {
+export function classifyPgError(e: unknown): "refused" | "unavailable" | "other" {
   for (let cur = e as (Error & { cause?: unknown; code?: string }) | null, i = 0; cur && i < 10; i++) {
     const code = typeof cur.code === "string" ? cur.code : "";
     if (/^(22|23|42)[0-9A-Z]{3}$/.test(code)) return "refused";
+    if (/^(08|53|57|58)[0-9A-Z]{3}$/.test(code)) return "unavailable";
+    const m = String(cur.message ?? "");
+    if (
+      /ECONNREFUSED|ECONNRESET|WebSocket|Connection terminated|connection timeout|timeout expired|Network connection lost|socket/i.test(
+        m,
+      )
+    ) {
+      return "unavailable";
+    }
     cur = cur.cause as (Error & { cause?: unknown; code?: string }) | null;
   }
-  return "unavailable";
+  return "other";
 }

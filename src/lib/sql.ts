@@ -38,21 +38,37 @@ export function migrate(sql: SqlStorage, steps: readonly string[]): void {
 
 /** Small key/value settings table shared by every object (counters, due times, cached config). */
 export class Meta {
+  /**
+   * Read-through, write-through cache: the object is the only writer of its storage, so SQLite is read
+   * once per key. A transaction that throws must call invalidate() (see tx()): its writes are rolled back.
+   */
+  private cache = new Map<string, string | null>();
+
   constructor(private sql: SqlStorage) {
     sql.exec("CREATE TABLE IF NOT EXISTS _meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)");
   }
   get(k: string): string | null {
-    return scalar<string>(this.sql, "SELECT v FROM _meta WHERE k = ?", k);
+    if (this.cache.has(k)) return this.cache.get(k)!;
+    const v = scalar<string>(this.sql, "SELECT v FROM _meta WHERE k = ?", k);
+    this.cache.set(k, v);
+    return v;
   }
   set(k: string, v: string | number): void {
+    const s = String(v);
+    if (this.cache.get(k) === s) return;
     this.sql.exec(
       "INSERT INTO _meta (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v",
       k,
-      String(v),
+      s,
     );
+    this.cache.set(k, s);
   }
   del(k: string): void {
     this.sql.exec("DELETE FROM _meta WHERE k = ?", k);
+    this.cache.set(k, null);
+  }
+  invalidate(): void {
+    this.cache.clear();
   }
   num(k: string, dflt = 0): number {
     const v = this.get(k);
@@ -67,5 +83,15 @@ export class Meta {
   json<T>(k: string): T | null {
     const v = this.get(k);
     return v === null ? null : (JSON.parse(v) as T);
+  }
+}
+
+/** transactionSync that also forgets cached settings when the transaction rolls back. */
+export function tx<T>(storage: DurableObjectStorage, meta: Meta, fn: () => T): T {
+  try {
+    return storage.transactionSync(fn);
+  } catch (e) {
+    meta.invalidate();
+    throw e;
   }
 }

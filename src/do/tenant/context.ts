@@ -11,7 +11,8 @@ import type { Ledger } from "./ledger.ts";
 
 export interface TenantCtx {
   sql: SqlStorage;
-  storage: DurableObjectStorage;
+  /** A SQLite transaction (ctx.storage.transactionSync that also keeps the settings cache right). */
+  tx<T>(fn: () => T): T;
   meta: Meta;
   jobs: JobStore;
   ledger: Ledger;

@@ -303,8 +303,18 @@ export class JobStore {
       ev.exitCode,
     );
     this.outbox.add({ kind: "event", data: ev });
-    this.outbox.add({ kind: "job", data: this.toRecord(job) });
+    this.outbox.add({ kind: "jobref", data: { id: job.id } });
     for (const l of this.listeners) l(job, ev);
+  }
+
+  /** Current snapshots for the outbox's job references (jobs are pruned only once their rows are flushed). */
+  records(ids: string[]): JobRecord[] {
+    const out: JobRecord[] = [];
+    for (const id of ids) {
+      const j = this.get(id);
+      if (j) out.push(this.toRecord(j));
+    }
+    return out;
   }
 
   toRecord(j: JobRow): JobRecord {

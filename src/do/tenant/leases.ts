@@ -95,7 +95,7 @@ export function checkDelayMs(ctx: TenantCtx, state: "scheduled" | "running"): nu
 export function claim(ctx: TenantCtx, items: ClaimItem[]): ClaimResult[] {
   const now = Date.now();
   const out: ClaimResult[] = [];
-  ctx.storage.transactionSync(() => {
+  ctx.tx(() => {
     for (const it of items) {
       const job = pickJob(ctx, it.shape, now);
       if (!job) {
@@ -135,7 +135,7 @@ export function claim(ctx: TenantCtx, items: ClaimItem[]): ClaimResult[] {
 
 /** A claimed lease the fleet could not honour (worker gone, GPUs taken): back to the queue, no penalty. */
 export function unclaim(ctx: TenantCtx, items: { jobId: string; lease: number; reason: string }[]): void {
-  ctx.storage.transactionSync(() => {
+  ctx.tx(() => {
     for (const it of items) {
       const j = ctx.jobs.get(it.jobId);
       if (j?.state !== "scheduled" || j.lease !== it.lease) continue;
@@ -174,7 +174,7 @@ export interface UpdateResult {
 export function applyUpdates(ctx: TenantCtx, updates: WorkerUpdate[]): UpdateResult[] {
   const now = Date.now();
   const results: UpdateResult[] = [];
-  ctx.storage.transactionSync(() => {
+  ctx.tx(() => {
     for (const u of updates) results.push(applyOne(ctx, u, now));
   });
   if (results.some((r) => r.released)) ctx.demandChanged();
@@ -311,7 +311,7 @@ export function leasesLost(
 ): number {
   const now = Date.now();
   let n = 0;
-  ctx.storage.transactionSync(() => {
+  ctx.tx(() => {
     for (const it of items) {
       const j = ctx.jobs.get(it.jobId);
       if (!j || j.lease !== it.lease || (j.state !== "scheduled" && j.state !== "running")) continue;

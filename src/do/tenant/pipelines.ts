@@ -74,7 +74,7 @@ export function startRun(
     specs.set(name, JSON.stringify({ ...a.spec, labels: job.labels }));
   }
   const now = Date.now();
-  ctx.storage.transactionSync(() => {
+  ctx.tx(() => {
     for (const name of dag.order) {
       const s = byName.get(name)!;
       const dependsOn: DependsOn[] = s.dependsOn.map((d) => ({
@@ -162,7 +162,7 @@ export function cancelJobs(
   // Newest first: a job is created after the jobs it depends on, so dependents are cancelled (as
   // Cancelled) before their dependencies could cascade a DependencyFailed onto them.
   const ordered = [...jobs].sort((a, b) => b.seq - a.seq);
-  ctx.storage.transactionSync(() => {
+  ctx.tx(() => {
     for (const listed of ordered) {
       const j = ctx.jobs.get(listed.id); // re-read: cancelling one may have cancelled its dependents
       if (!j || isTerminal(j.state)) continue;

@@ -60,7 +60,7 @@ export class TenantReads {
     const j = ctx.jobs.get(id);
     if (!j) return fail("NotFound", `no job ${id}`);
     if (isTerminal(j.state)) return fail("InvalidTransition", `job ${id} is already ${j.state}`);
-    ctx.storage.transactionSync(() => {
+    ctx.tx(() => {
       if (j.state === "queued") {
         ctx.jobs.transition(
           j,
@@ -94,14 +94,10 @@ export class TenantReads {
 
   queue(now = Date.now()) {
     const ctx = this.ctx;
+    // From the counters every transition keeps, and one indexed lookup per priority: no backlog scan.
     const counts: Record<string, Record<string, number>> = {};
-    for (const r of all<{ state: string; priority: number; n: number }>(
-      ctx.sql,
-      "SELECT state, priority, count(*) AS n FROM jobs WHERE state IN ('queued','scheduled','running') GROUP BY state, priority",
-    )) {
-      counts[r.state] ??= {};
-      counts[r.state]![priorityName(r.priority)] = r.n;
-    }
+    const all = ctx.jobs.counts();
+    for (const s of ["queued", "scheduled", "running"]) counts[s] = all[s] ?? {};
     const byState: Record<string, number> = { queued: 0, scheduled: 0, running: 0 };
     const byPriority: Record<string, number> = Object.fromEntries(PRIORITIES.map((p) => [p, 0]));
     for (const [s, m] of Object.entries(counts)) {
@@ -110,18 +106,16 @@ export class TenantReads {
         if (s === "queued") byPriority[p] = (byPriority[p] ?? 0) + n;
       }
     }
-    const oldest = first<{ t: number | null }>(
-      ctx.sql,
-      "SELECT min(submitted_at) AS t FROM jobs WHERE state = 'queued'",
-    )?.t;
     const oldestByPriority: Record<string, number | null> = {};
+    let oldest: number | null = null;
     for (const p of PRIORITIES) {
-      const t = first<{ t: number | null }>(
+      const t = first<{ t: number }>(
         ctx.sql,
-        "SELECT min(submitted_at) AS t FROM jobs WHERE state = 'queued' AND priority = ?",
+        "SELECT submitted_at AS t FROM jobs WHERE state = 'queued' AND priority = ? ORDER BY seq LIMIT 1",
         PRIORITIES.indexOf(p),
       )?.t;
       oldestByPriority[p] = t != null ? Math.round((now - t) / 1000) : null;
+      if (t != null && (oldest === null || t < oldest)) oldest = t;
     }
     const usage = ctx.ledger.usage();
     return {
@@ -188,7 +182,7 @@ export class TenantReads {
     if (!v.fits) return fail("QuotaExceeded", `allocation does not fit: ${v.reason}`);
     const id = newId("alloc");
     const now = Date.now();
-    ctx.storage.transactionSync(() => {
+    ctx.tx(() => {
       ctx.sql.exec(
         "INSERT INTO allocations (id, gpus, type_key, gpu_type, note, created_at) VALUES (?, ?, ?, ?, ?, ?)",
         id,
@@ -231,7 +225,7 @@ export class TenantReads {
     }>(ctx.sql, "SELECT * FROM allocations WHERE id = ?", id);
     if (!a) return fail("NotFound", `no allocation ${id}`);
     const now = Date.now();
-    ctx.storage.transactionSync(() => {
+    ctx.tx(() => {
       ctx.sql.exec("DELETE FROM allocations WHERE id = ?", id);
       ctx.outbox.add({
         kind: "allocation",

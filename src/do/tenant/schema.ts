@@ -78,4 +78,9 @@ export const TENANT_SCHEMA: readonly string[] = [
   // Jobs by state and priority, kept by every transition, so metrics never count rows.
   "CREATE TABLE state_counts (state TEXT NOT NULL, priority INTEGER NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (state, priority))",
   "INSERT INTO state_counts (state, priority, n) SELECT state, priority, count(*) FROM jobs GROUP BY state, priority",
+  // Every index costs on every insert and transition: drop the unused one, and let the state index also
+  // answer "oldest queued job per priority" without a scan.
+  "DROP INDEX IF EXISTS jobs_ready_prio",
+  "DROP INDEX IF EXISTS jobs_state",
+  "CREATE INDEX jobs_state ON jobs (state, priority, seq)",
 ];

@@ -96,7 +96,7 @@ export function submit(ctx: TenantCtx, who: KeyPrincipal, req: SubmitRequest): R
   const size = req.job.array?.size ?? 0;
   const arrayId = size > 0 ? newId("arr") : null;
   let firstJob: JobRow | null = null;
-  ctx.storage.transactionSync(() => {
+  ctx.tx(() => {
     const specJson = JSON.stringify(admitted.spec);
     for (let i = 0; i < Math.max(1, size); i++) {
       const job = insertJob(ctx, {

@@ -45,14 +45,14 @@ export class Upkeep {
   }
 
   private promoteBackoff(now: number): void {
-    const { sql, jobs, storage } = this.ctx;
+    const { sql, jobs } = this.ctx;
     const due = all<{ id: string }>(
       sql,
       "SELECT id FROM jobs WHERE not_before IS NOT NULL AND not_before <= ?",
       now,
     );
     if (due.length === 0) return;
-    storage.transactionSync(() => {
+    this.ctx.tx(() => {
       for (const { id } of due) {
         const j = jobs.get(id);
         if (j) jobs.patch(j, { not_before: null }, now);
@@ -85,7 +85,7 @@ export class Upkeep {
             .filter((i) => unknown.has(i.id))
             .map((i) => ({ jobId: i.id, lease: i.lease, reason: "LeaseExpired" as const })),
         );
-        ctx.storage.transactionSync(() => {
+        ctx.tx(() => {
           for (const i of items) {
             if (unknown.has(i.id)) continue;
             const j = ctx.jobs.get(i.id);
@@ -122,13 +122,13 @@ export class Upkeep {
 
   /** Terminal jobs stay here a week for fast reads and dependencies; Postgres keeps them for good. */
   private prune(now: number): void {
-    const { sql, meta, outbox, storage } = this.ctx;
+    const { sql, meta, outbox } = this.ctx;
     if (outbox.hasRows()) {
       meta.set("prune_at", now + 60_000); // only prune what Postgres already has
       return;
     }
     const cutoff = now - RETENTION_MS;
-    storage.transactionSync(() => {
+    this.ctx.tx(() => {
       const old = "SELECT id FROM jobs WHERE finished_at IS NOT NULL AND finished_at < ?";
       sql.exec(`DELETE FROM events WHERE job_id IN (${old})`, cutoff);
       sql.exec(`DELETE FROM logs WHERE job_id IN (${old})`, cutoff);
