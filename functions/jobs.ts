@@ -66,7 +66,8 @@ jobsApp.openapi(
       await tenantStub(c.env, who.tenantId).submit(who.keyHash, {
         job: toSubmitJob(input),
         idempotencyKey: key,
-        fingerprint: await sha256Hex(JSON.stringify(input)),
+        // Only needed to refuse a reused Idempotency-Key with a different body.
+        fingerprint: key ? await sha256Hex(JSON.stringify(input)) : "",
         requestId: c.get("requestId"),
         // Latencies of earlier submits seen by this isolate ride along (no extra call for metrics).
         latencies: takeSubmitLatencies(who.tenantId),
