@@ -1,6 +1,6 @@
 // Tenant-facing reads and the small writes that go with them (cancel, manual quota allocations).
 import { newId } from "../../domain/ids.ts";
-import { gpuTypeKey, isTerminal, PRIORITIES, priorityName } from "../../domain/job.ts";
+import { gpuTypeKey, isTerminal, PRIORITIES } from "../../domain/job.ts";
 import { bucketFor, checkOwn, totalGpus } from "../../domain/quota.ts";
 import { fail, type Result } from "../../errors.ts";
 import type { EventRecord } from "../../lib/history.ts";
