@@ -82,7 +82,7 @@ export class TenantQueue extends DurableObject<Env> {
     const self = this;
     this.tc = {
       sql: this.sql,
-      tx: (fn) => tx(ctx.storage, this.meta, fn),
+      tx: (fn) => tx(ctx.storage, this.meta, fn, this.outbox),
       meta: this.meta,
       jobs: this.jobs,
       ledger: this.ledger,
@@ -105,17 +105,17 @@ export class TenantQueue extends DurableObject<Env> {
     this.hub = new EventsHub(ctx, this.sql, () => this.tenantId);
     this.jobs.onChange((job) => resolveDependents(this.tc, job));
     this.jobs.onChange((job, ev) => {
-      const spec = parseSpec(job);
-      this.hub.queue(
-        EventsHub.fromRecord(ev, {
+      this.hub.queue(() => {
+        const spec = parseSpec(job);
+        return EventsHub.fromRecord(ev, {
           name: spec.name,
           user: job.user,
           priority: priorityName(job.priority),
           gpus: job.gpus,
           gpuType: spec.gpuType,
           arrayId: job.array_id,
-        }),
-      );
+        });
+      });
     });
     ctx.blockConcurrencyWhile(() => this.planner.init());
   }

@@ -11,8 +11,15 @@ export const OUTBOX_DDL =
   "CREATE TABLE IF NOT EXISTS _outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, payload TEXT NOT NULL)";
 
 const BATCH = 2000;
-const DEAD_DDL =
-  "CREATE TABLE IF NOT EXISTS _outbox_dead (seq INTEGER PRIMARY KEY, kind TEXT NOT NULL, payload TEXT NOT NULL, error TEXT NOT NULL, at INTEGER NOT NULL)";
+const BATCH_ITEMS = 200;
+const REFUSED_DDL =
+  "CREATE TABLE IF NOT EXISTS _outbox_refused (id INTEGER PRIMARY KEY AUTOINCREMENT, seq INTEGER NOT NULL, kind TEXT NOT NULL, payload TEXT NOT NULL, error TEXT NOT NULL, at INTEGER NOT NULL)";
+
+/** An outbox row is one item, or a transaction's items ("batch"). */
+function expand(r: { kind: string; payload: string }): OutboxItem[] {
+  if (r.kind === "batch") return JSON.parse(r.payload) as OutboxItem[];
+  return [{ kind: r.kind, data: JSON.parse(r.payload) } as OutboxItem];
+}
 
 export class Outbox {
   private flushing: Promise<number> | null = null;
@@ -32,8 +39,49 @@ export class Outbox {
   /** When the oldest unflushed row was written (ms), for the outbox-lag metric; null when empty. */
   private since: number | null | undefined = undefined;
 
+  /** Items of the transaction in progress, written as one row when it commits (see begin/commit). */
+  private buffer: OutboxItem[] | null = null;
+  private depth = 0;
+
   add(item: OutboxItem): void {
-    this.sql.exec("INSERT INTO _outbox (kind, payload) VALUES (?, ?)", item.kind, JSON.stringify(item.data));
+    if (this.buffer) {
+      this.buffer.push(item);
+      // A 10,000-task array is one transaction: keep each row far below SQLite's 2 MB value limit.
+      if (this.buffer.length >= BATCH_ITEMS) {
+        this.write("batch", JSON.stringify(this.buffer));
+        this.buffer = [];
+      }
+      return;
+    }
+    this.write(item.kind, JSON.stringify(item.data));
+  }
+
+  /**
+   * A transaction starts: its items are gathered and written as ONE outbox row at commit — one SQLite
+   * insert per submit instead of one per event, snapshot and audit record. Nested calls share it.
+   */
+  begin(): void {
+    this.depth++;
+    this.buffer ??= [];
+  }
+
+  /** Inside the same transaction, before it ends. */
+  commit(): void {
+    if (--this.depth > 0) return;
+    const items = this.buffer ?? [];
+    this.buffer = null;
+    if (items.length === 1) this.write(items[0]!.kind, JSON.stringify(items[0]!.data));
+    else if (items.length > 1) this.write("batch", JSON.stringify(items));
+  }
+
+  /** The transaction rolled back: its items never happened. */
+  abort(): void {
+    this.depth = 0;
+    this.buffer = null;
+  }
+
+  private write(kind: string, payload: string): void {
+    this.sql.exec("INSERT INTO _outbox (kind, payload) VALUES (?, ?)", kind, payload);
     if (this.since == null) this.since = Date.now();
   }
 
@@ -72,9 +120,7 @@ export class Outbox {
         BATCH,
       );
       if (rows.length === 0) break;
-      const items = this.resolve(
-        rows.map((r) => ({ kind: r.kind, data: JSON.parse(r.payload) }) as OutboxItem),
-      );
+      const items = this.resolve(rows.flatMap((r) => expand(r)));
       try {
         await withDb(env, (db) => applyOutbox(db, items));
       } catch (e) {
@@ -96,7 +142,7 @@ export class Outbox {
   }
 
   /**
-   * A batch Postgres refused: apply its rows one by one and move the ones it still refuses to _outbox_dead
+   * A batch Postgres refused: apply its items one by one and move the ones it still refuses to _outbox_refused
    * (kept in the object with the error, for an operator), so the rest of the history keeps flowing.
    */
   private async isolate(
@@ -104,36 +150,38 @@ export class Outbox {
     rows: { seq: number; kind: string; payload: string }[],
     first: unknown,
   ): Promise<void> {
-    this.sql.exec(DEAD_DDL);
+    this.sql.exec(REFUSED_DDL);
     await withDb(env, async (db) => {
       for (const r of rows) {
-        try {
-          await applyOutbox(db, this.resolve([{ kind: r.kind, data: JSON.parse(r.payload) } as OutboxItem]));
-        } catch (e) {
-          // Only a row Postgres itself refuses is set aside; on any other failure every row stays.
-          if (e instanceof DatabaseUnavailable || classifyPgError(e) !== "refused") throw e;
-          // The driver's message lists the query's parameters (a job's env can hold secrets): drop them.
-          const error = String((e as Error)?.message ?? e)
-            .split("\nparams:")[0]!
-            .slice(0, 2000);
-          this.sql.exec(
-            "INSERT INTO _outbox_dead (seq, kind, payload, error, at) VALUES (?, ?, ?, ?, ?)",
-            r.seq,
-            r.kind,
-            r.payload,
-            error,
-            Date.now(),
-          );
-          console.error(
-            JSON.stringify({
-              level: "error",
-              msg: "outbox row refused by Postgres; set aside",
-              kind: r.kind,
-              seq: r.seq,
+        for (const item of expand(r)) {
+          try {
+            await applyOutbox(db, this.resolve([item]));
+          } catch (e) {
+            // Only an item Postgres itself refuses is set aside; on any other failure every row stays.
+            if (e instanceof DatabaseUnavailable || classifyPgError(e) !== "refused") throw e;
+            // The driver's message lists the query's parameters (a job's env can hold secrets): drop them.
+            const error = String((e as Error)?.message ?? e)
+              .split("\nparams:")[0]!
+              .slice(0, 2000);
+            this.sql.exec(
+              "INSERT INTO _outbox_refused (seq, kind, payload, error, at) VALUES (?, ?, ?, ?, ?)",
+              r.seq,
+              item.kind,
+              JSON.stringify(item.data),
               error,
-              batchError: String(first).split("\nparams:")[0]!.slice(0, 500),
-            }),
-          );
+              Date.now(),
+            );
+            console.error(
+              JSON.stringify({
+                level: "error",
+                msg: "outbox item refused by Postgres; set aside",
+                kind: item.kind,
+                seq: r.seq,
+                error,
+                batchError: String(first).split("\nparams:")[0]!.slice(0, 500),
+              }),
+            );
+          }
         }
       }
     });
@@ -148,9 +196,9 @@ export class Outbox {
   }
 
   /** Rows Postgres refused (see isolate), for metrics and operators. */
-  deadCount(): number {
+  refusedCount(): number {
     try {
-      return scalar<number>(this.sql, "SELECT count(*) FROM _outbox_dead") ?? 0;
+      return scalar<number>(this.sql, "SELECT count(*) FROM _outbox_refused") ?? 0;
     } catch {
       return 0; // never created: nothing was ever refused
     }

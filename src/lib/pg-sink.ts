@@ -59,7 +59,12 @@ async function upsert(q: Q, u: Upsert, rows: Record<string, unknown>[]): Promise
 
 const all = (cols: string[], keys: string[]) => cols.filter((c) => !keys.includes(c));
 
+const KINDS = new Set(["job", "event", "log", "usage", "audit", "allocation", "worker"]);
+
 export async function applyOutbox(db: Db, raw: OutboxItem[]): Promise<void> {
+  // Never drop silently: an item of a kind this sink does not know is a bug, and must stay in the outbox.
+  const unknown = raw.find((i) => !KINDS.has(i.kind));
+  if (unknown) throw new Error(`outbox item of unknown kind "${unknown.kind}"`);
   const items = raw.map((i) => clean(i));
   type DataOf<K extends OutboxItem["kind"]> = Extract<OutboxItem, { kind: K }>["data"];
   const by = <K extends OutboxItem["kind"]>(k: K): DataOf<K>[] =>

@@ -43,6 +43,8 @@ export class Meta {
    * once per key. A transaction that throws must call invalidate() (see tx()): its writes are rolled back.
    */
   private cache = new Map<string, string | null>();
+  /** Keys written inside the transaction in progress: stored once, at its end (see tx()). */
+  private dirty: Set<string> | null = null;
 
   constructor(private sql: SqlStorage) {
     sql.exec("CREATE TABLE IF NOT EXISTS _meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)");
@@ -56,19 +58,37 @@ export class Meta {
   set(k: string, v: string | number): void {
     const s = String(v);
     if (this.cache.get(k) === s) return;
+    this.cache.set(k, s);
+    if (this.dirty) this.dirty.add(k);
+    else this.store(k, s);
+  }
+  private store(k: string, v: string): void {
     this.sql.exec(
       "INSERT INTO _meta (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v",
       k,
-      s,
+      v,
     );
-    this.cache.set(k, s);
+  }
+  /** Counters bumped many times in one transaction are written once, at its end. */
+  begin(): void {
+    this.dirty ??= new Set();
+  }
+  commit(): void {
+    const keys = this.dirty;
+    this.dirty = null;
+    for (const k of keys ?? []) {
+      const v = this.cache.get(k);
+      if (v != null) this.store(k, v);
+    }
   }
   del(k: string): void {
     this.sql.exec("DELETE FROM _meta WHERE k = ?", k);
     this.cache.set(k, null);
+    this.dirty?.delete(k);
   }
   invalidate(): void {
     this.cache.clear();
+    this.dirty = null;
   }
   num(k: string, dflt = 0): number {
     const v = this.get(k);
@@ -86,12 +106,29 @@ export class Meta {
   }
 }
 
-/** transactionSync that also forgets cached settings when the transaction rolls back. */
-export function tx<T>(storage: DurableObjectStorage, meta: Meta, fn: () => T): T {
+interface Batching {
+  begin(): void;
+  commit(): void;
+  abort(): void;
+}
+
+/**
+ * transactionSync that writes the settings and the outbox items gathered during the transaction once, at
+ * its end — and forgets them if it rolls back.
+ */
+export function tx<T>(storage: DurableObjectStorage, meta: Meta, fn: () => T, outbox?: Batching): T {
   try {
-    return storage.transactionSync(fn);
+    return storage.transactionSync(() => {
+      meta.begin();
+      outbox?.begin();
+      const r = fn();
+      outbox?.commit();
+      meta.commit();
+      return r;
+    });
   } catch (e) {
     meta.invalidate();
+    outbox?.abort();
     throw e;
   }
 }

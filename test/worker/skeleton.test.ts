@@ -220,7 +220,7 @@ describe("walking skeleton", () => {
     );
     expect(rows.rows.map((r) => (r as { name: string }).name)).toEqual(["after", "good"]);
     const dead = await runInDurableObject(stub, (_i, state) =>
-      state.storage.sql.exec("SELECT kind, error FROM _outbox_dead").toArray(),
+      state.storage.sql.exec("SELECT kind, error FROM _outbox_refused").toArray(),
     );
     expect(dead).toHaveLength(1);
     expect(dead[0]!.kind).toBe("usage");

@@ -34,6 +34,8 @@ export interface KeyPrincipal {
 
 export class CatalogCache {
   private compiled: CompiledPolicy[] | null = null;
+  /** Key hash → principal (or null), per catalog revision: every submit re-checks its key here. */
+  private principals = new Map<string, KeyPrincipal | null>();
   private cache: Omit<TenantCatalog, "keys"> | null = null;
 
   constructor(
@@ -68,6 +70,7 @@ export class CatalogCache {
     this.meta.set("tenant_id", c.tenant.id);
     this.cache = stored;
     this.compiled = null;
+    this.principals.clear();
     return true;
   }
 
@@ -111,6 +114,15 @@ export class CatalogCache {
 
   /** Constant-time check of a key hash against the tenant's live keys. */
   principal(hash: string): KeyPrincipal | null {
+    const known = this.principals.get(hash);
+    if (known !== undefined) return known;
+    const p = this.lookup(hash);
+    if (this.principals.size > 10_000) this.principals.clear();
+    this.principals.set(hash, p);
+    return p;
+  }
+
+  private lookup(hash: string): KeyPrincipal | null {
     const t = this.tenant();
     if (!t) return null;
     const rows = all<{ hash: string; id: string; name: string; role: string }>(

@@ -47,12 +47,15 @@ export class EventsHub {
     private tenantId: () => string,
   ) {}
 
-  /** Called for every transition inside the transaction; sent by flush() once it committed. */
-  queue(e: StreamEvent): void {
-    if (this.hasSubscribers()) this.pending.push(e);
+  /**
+   * Called for every transition inside the transaction; sent by flush() once it committed. The event is
+   * built only when somebody listens (most transitions have no audience).
+   */
+  queue(build: () => StreamEvent): void {
+    if (this.hasSubscribers()) this.pending.push(build());
   }
 
-  private hasSubscribers(): boolean {
+  hasSubscribers(): boolean {
     return this.sse.size > 0 || this.ctx.getWebSockets(TAG).length > 0;
   }
 

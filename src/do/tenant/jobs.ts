@@ -102,6 +102,22 @@ const COLUMNS = [
   "version",
 ] as const;
 const UPDATE_SQL = `UPDATE jobs SET ${COLUMNS.map((c) => `${c} = ?`).join(", ")} WHERE id = ?`;
+/** Every column of a job row, in one fixed order: the insert statement is built once. */
+const INSERT_COLUMNS: readonly (keyof JobRow)[] = [
+  "id",
+  "seq",
+  "user",
+  "gpus",
+  "type_key",
+  "shape",
+  "spec",
+  "array_id",
+  "array_index",
+  "idempotency_key",
+  "submitted_at",
+  ...COLUMNS,
+];
+const INSERT_SQL = `INSERT INTO jobs (${INSERT_COLUMNS.join(", ")}) VALUES (${INSERT_COLUMNS.map(() => "?").join(", ")})`;
 
 export const parseSpec = (j: JobRow): StoredSpec => JSON.parse(j.spec) as StoredSpec;
 const indices = (j: JobRow): number[] | null =>
@@ -139,11 +155,7 @@ export class JobStore {
       version: 1,
     };
     job.ready = this.isReady(job, job.submitted_at) ? 1 : 0;
-    const cols = Object.keys(job) as (keyof JobRow)[];
-    this.sql.exec(
-      `INSERT INTO jobs (${cols.join(", ")}) VALUES (${cols.map(() => "?").join(", ")})`,
-      ...cols.map((c) => job[c]),
-    );
+    this.sql.exec(INSERT_SQL, ...INSERT_COLUMNS.map((c) => job[c]));
     if (job.ready) this.readyDelta(job, 1);
     this.countDelta("queued", job.priority, 1);
     this.record(job, null, info);

@@ -141,7 +141,8 @@ export function submit(ctx: TenantCtx, who: KeyPrincipal, req: SubmitRequest): R
     }
   });
   ctx.demandChanged();
-  const job = ctx.jobs.get(firstJob!.id)!;
+  // The inserted row is current unless a failed dependency cancelled it in the same transaction.
+  const job = deps.failed ? ctx.jobs.get(firstJob!.id)! : firstJob!;
   return {
     ok: true,
     created: true,
