@@ -76,10 +76,17 @@ export class Meta {
   commit(): void {
     const keys = this.dirty;
     this.dirty = null;
-    for (const k of keys ?? []) {
+    if (!keys?.size) return;
+    // One statement for all of them: each statement has a fixed cost that dwarfs the row.
+    const rows = [...keys].flatMap((k) => {
       const v = this.cache.get(k);
-      if (v != null) this.store(k, v);
-    }
+      return v == null ? [] : [k, v];
+    });
+    if (rows.length === 0) return;
+    this.sql.exec(
+      `INSERT INTO _meta (k, v) VALUES ${Array.from({ length: rows.length / 2 }, () => "(?, ?)").join(", ")} ON CONFLICT (k) DO UPDATE SET v = excluded.v`,
+      ...rows,
+    );
   }
   del(k: string): void {
     this.sql.exec("DELETE FROM _meta WHERE k = ?", k);

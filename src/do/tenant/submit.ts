@@ -34,7 +34,6 @@ export interface SubmitOk {
   job: JobView;
   created: boolean;
   array?: { id: string; size: number };
-  decisions: PolicyDecision[];
 }
 
 export function dryRunPolicies(ctx: TenantCtx, job: SubmitJob, user: string) {
@@ -80,7 +79,6 @@ export function submit(ctx: TenantCtx, who: KeyPrincipal, req: SubmitRequest): R
           ok: true,
           created: false,
           job: viewFromRow(existing, ctx.tenantId),
-          decisions: [],
           ...(existing.array_id ? { array: arrayInfo(ctx, existing.array_id) } : {}),
         };
       }
@@ -139,15 +137,14 @@ export function submit(ctx: TenantCtx, who: KeyPrincipal, req: SubmitRequest): R
         );
       }
     }
+    ctx.demandChanged(); // inside the transaction: its settings write is batched with the rest
   });
-  ctx.demandChanged();
   // The inserted row is current unless a failed dependency cancelled it in the same transaction.
   const job = deps.failed ? ctx.jobs.get(firstJob!.id)! : firstJob!;
   return {
     ok: true,
     created: true,
     job: viewFromRow(job, ctx.tenantId),
-    decisions: admitted.decisions,
     ...(arrayId ? { array: { id: arrayId, size } } : {}),
   };
 }
