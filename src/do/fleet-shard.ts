@@ -168,6 +168,12 @@ export class FleetShard extends DurableObject<Env> {
       d.dead_at,
       w.id,
     );
+    this.store.remember(w.id, {
+      last_seen: now,
+      suspect_at: d.suspect_at,
+      dead_at: d.dead_at,
+      state: "alive",
+    });
     if (revived) {
       this.changed(w.id);
       void this.pushCapacity();
@@ -350,6 +356,7 @@ export class FleetShard extends DurableObject<Env> {
         d.suspect_at,
         d.dead_at,
       );
+      this.store.forget();
       console.warn(
         JSON.stringify({
           level: "warn",

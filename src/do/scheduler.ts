@@ -52,6 +52,10 @@ export class Scheduler extends DurableObject<Env> {
   private reserved = new Map<string, Set<number>>();
   private running = false;
   private again = false;
+  /** Tenants with a claim in flight, summaries that arrived meanwhile, and the revision each claim left. */
+  private claiming = new Set<string>();
+  private deferred = new Map<string, DemandSummary>();
+  private minRev = new Map<string, number>();
   /** Recent placements (time, GPU type key), for the estimated start times explain gives. */
   private recent: { at: number; typeKey: string }[] = [];
   readonly stats: SchedulerStats = {
@@ -89,6 +93,14 @@ export class Scheduler extends DurableObject<Env> {
   async updateDemand(s: DemandSummary): Promise<void> {
     const prev = this.demand.get(s.tenantId);
     if (prev && prev.rev >= s.rev) return;
+    if ((this.minRev.get(s.tenantId) ?? 0) > s.rev) return; // computed before a claim we already know
+    if (this.claiming.has(s.tenantId)) {
+      // A claim for this tenant is in flight: a summary may predate it and would erase the GPUs the pass
+      // just counted against the tenant (and its cohort). Keep the newest; judge it when the claim returns.
+      const d = this.deferred.get(s.tenantId);
+      if (!d || d.rev < s.rev) this.deferred.set(s.tenantId, s);
+      return;
+    }
     this.demand.set(s.tenantId, s);
     this.sql.exec(
       "INSERT INTO demand (tenant_id, rev, summary) VALUES (?, ?, ?) ON CONFLICT (tenant_id) DO UPDATE SET rev = excluded.rev, summary = excluded.summary",
@@ -293,9 +305,10 @@ export class Scheduler extends DurableObject<Env> {
       // 1. Each tenant picks concrete jobs and commits the leases.
       const byTenant = group([...byId], ([, p]) => p.tenantId);
       const claimed: { id: string; p: Placement; item: AssignItem }[] = [];
+      for (const t of byTenant.keys()) this.claiming.add(t);
       await Promise.all(
         [...byTenant].map(async ([tenantId, entries]) => {
-          const { results } = await tenantStub(this.env, tenantId)
+          const { results, rev } = await tenantStub(this.env, tenantId)
             .claim(
               entries.map(([id, p]) => ({
                 placementId: id,
@@ -308,7 +321,10 @@ export class Scheduler extends DurableObject<Env> {
             )
             .catch(() => ({
               results: entries.map(([id]) => ({ placementId: id, assignment: null, reason: "Error" })),
+              rev: 0,
             }));
+          this.claiming.delete(tenantId);
+          if (rev > (this.minRev.get(tenantId) ?? 0)) this.minRev.set(tenantId, rev);
           for (const r of results) {
             const p = byId.get(r.placementId)!;
             if (r.assignment) {
@@ -327,6 +343,7 @@ export class Scheduler extends DurableObject<Env> {
               this.giveBack(p, r.reason === "NoReadyJob");
             }
           }
+          await this.applyDeferred(tenantId);
         }),
       );
       // 2. The fleet shards record the leases and deliver them to the agents.
@@ -373,9 +390,18 @@ export class Scheduler extends DurableObject<Env> {
     } finally {
       for (const p of plans) this.reserved.get(p.block.workerId)?.clear();
       this.reserved.clear();
+      // Never leave a tenant's summaries deferred, whatever went wrong above.
+      for (const p of plans) if (this.claiming.delete(p.tenantId)) await this.applyDeferred(p.tenantId);
     }
     this.stats.placements += placed;
     return { planned: plans.length, placed };
+  }
+
+  /** A summary that arrived during the tenant's claim counts only if it is not older than the claim. */
+  private async applyDeferred(tenantId: string): Promise<void> {
+    const d = this.deferred.get(tenantId);
+    this.deferred.delete(tenantId);
+    if (d && d.rev >= (this.minRev.get(tenantId) ?? 0)) await this.updateDemand(d);
   }
 
   /** Undo a planned placement that did not happen. A stale shape is dropped until the next summary. */

@@ -311,10 +311,11 @@ export class TenantQueue extends DurableObject<Env> {
 
   // ---------------------------------------------------------------- scheduler and fleet side
 
-  async claim(items: ClaimItem[]): Promise<{ results: ClaimResult[] }> {
+  /** `rev`: the demand revision after the claim; summaries computed before it are stale. */
+  async claim(items: ClaimItem[]): Promise<{ results: ClaimResult[]; rev: number }> {
     const results = claim(this.tc, items);
     await this.afterWrite();
-    return { results };
+    return { results, rev: this.meta.num("demand_rev") };
   }
 
   async unclaim(items: { jobId: string; lease: number; reason: string }[]): Promise<void> {

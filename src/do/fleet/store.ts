@@ -124,8 +124,30 @@ export class FleetStore {
     );
   }
 
+  /**
+   * Rows read once and kept: every heartbeat needs its worker's row, and re-reading it was most of a
+   * heartbeat's storage time. Every write to a worker goes through forget() or remember().
+   */
+  private rows = new Map<string, WorkerRow>();
+
   worker(id: string): WorkerRow | null {
-    return first<WorkerRow>(this.sql, "SELECT * FROM workers WHERE id = ?", id);
+    const cached = this.rows.get(id);
+    if (cached) return cached;
+    const r = first<WorkerRow>(this.sql, "SELECT * FROM workers WHERE id = ?", id);
+    if (r) this.rows.set(id, r);
+    return r;
+  }
+
+  /** A worker's row changed in storage (or may have): read it again next time. No id: all of them. */
+  forget(id?: string): void {
+    if (id === undefined) this.rows.clear();
+    else this.rows.delete(id);
+  }
+
+  /** The caller wrote these fields (outside a transaction that could roll back): keep the copy current. */
+  remember(id: string, fields: Partial<WorkerRow>): void {
+    const r = this.rows.get(id);
+    if (r) Object.assign(r, fields);
   }
 
   workers(): WorkerRow[] {
@@ -176,6 +198,7 @@ export class FleetStore {
   /** Bump the worker's version: the scheduler ignores capacity reports older than what it has seen. */
   bump(workerId: string): void {
     this.sql.exec("UPDATE workers SET version = version + 1 WHERE id = ?", workerId);
+    this.forget(workerId);
     this.markDirty(workerId);
   }
 
