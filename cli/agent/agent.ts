@@ -8,6 +8,7 @@ import { createLogger, type Logger } from "../lib/log.ts";
 import { acceptAssignments } from "./assignments.ts";
 import { LiveChannel } from "./channel.ts";
 import { ControlPlaneClient, statusOutcome } from "./client.ts";
+import { fenceCheckMs, jobWatchdog, LeaseFence, leaseKillGraceMs, leaseLostMessage } from "./fence.ts";
 import { discoverGpus } from "./gpus.ts";
 import { exchangeHeartbeat, HeartbeatPacer } from "./heartbeat.ts";
 import { JobManager } from "./jobs.ts";
@@ -19,6 +20,7 @@ import { announceDrain, wrapUp } from "./shutdown.ts";
 import type { AgentHandle, AgentResult, AgentRuntime } from "./types.ts";
 import { type SendOutcome, UpdateQueue } from "./updates.ts";
 import { agentVersion } from "./version.ts";
+import { watchdogTools } from "./watchdog.ts";
 
 export type { AgentHandle, AgentResult, AgentRuntime } from "./types.ts";
 
@@ -41,6 +43,7 @@ class Agent {
   private readonly client: ControlPlaneClient;
   private readonly queue: UpdateQueue;
   private readonly pacer: HeartbeatPacer;
+  private readonly fence: LeaseFence;
   private jobs: JobManager | undefined;
   private gpus: GpuInfo[] = [];
   private channel: LiveChannel | undefined;
@@ -73,6 +76,7 @@ class Agent {
         rt.minHeartbeatGapMs ?? (this.heartbeatFailing ? 2000 : this.channel?.connected ? 1000 : 100),
       beat: () => this.beat(),
     });
+    this.fence = new LeaseFence({ onLost: (silentMs) => this.leaseLost(silentMs) });
     rt.signal?.addEventListener("abort", () => void this.stop(), { once: true });
     void this.main().then((r) => this.finish(r));
   }
@@ -117,6 +121,11 @@ class Agent {
         drainTimeoutSeconds: this.opts.drainTimeoutSeconds,
         gpuIndices: gpus.map((g) => g.index),
       });
+      if (this.rt.jobWatchdog !== false && !watchdogTools()) {
+        this.log.error(
+          "job watchdog unavailable (it needs Linux, /bin/sh and sleep): jobs of an agent that crashes or freezes keep running",
+        );
+      }
       this.gpus = gpus;
       const reg = await registerWithRetry(this.client, this.opts.joinToken, this.registerBody(), {
         logger: this.log,
@@ -153,6 +162,15 @@ class Agent {
       poolId: reg.poolId,
       heartbeatIntervalSeconds: reg.heartbeatIntervalSeconds,
     });
+    this.fence.start(reg);
+    this.jobs?.setWatchdog(
+      this.rt.jobWatchdog === false
+        ? undefined
+        : {
+            ...jobWatchdog(reg, this.rt.killGraceMs ?? 5000),
+            budgetMs: () => this.fence.remainingMs + fenceCheckMs(reg),
+          },
+    );
     this.pacer.setInterval(reg.heartbeatIntervalSeconds * 1000);
     this.pacer.start();
     this.pacer.kick();
@@ -175,6 +193,7 @@ class Agent {
     const jobs = this.jobs;
     if (!reg || !jobs || this.reregistering || this.mode === "finished") return;
     const epoch = this.epoch;
+    const sentAt = performance.now(); // the control plane saw this heartbeat no earlier than now
     const out = await exchangeHeartbeat(this.client, reg, epoch, jobs, this.queue, this.abort.signal);
     if (!out.ok) {
       const err = out.error;
@@ -191,11 +210,32 @@ class Agent {
     this.heartbeatFailing = false;
     this.queue.markReachable();
     if (epoch !== this.epoch) return; // re-registered meanwhile: the answer is for the old worker id
+    this.fence.ok(sentAt);
     const res = out.response;
     for (const jobId of res.cancel) jobs.cancel(jobId);
     if (res.drain) this.serverDrain("heartbeat");
     this.startAssignments(res.assignments);
     if (out.batchFull) this.pacer.kick(); // more updates are waiting than fit in one heartbeat
+  }
+
+  /** Self-fencing (cli/agent/fence.ts): no heartbeat got through for too long; stop every job. */
+  private leaseLost(silentMs: number): void {
+    const reg = this.reg;
+    if (!reg || !this.jobs || this.mode === "finished") return;
+    const killed = this.jobs.fence(
+      leaseLostMessage(silentMs, reg),
+      leaseKillGraceMs(reg, this.rt.killGraceMs ?? 5000),
+    );
+    if (killed === 0) return;
+    this.log.error(
+      "lost contact with the control plane: killing jobs so they cannot run twice (self-fencing)",
+      {
+        silentSeconds: Math.round(silentMs / 100) / 10,
+        leaseTtlSeconds: reg.leaseTtlSeconds,
+        killedJobs: killed,
+        report: "failed, reason LeaseLost, once the control plane answers again",
+      },
+    );
   }
 
   private onChannelMessage(msg: ChannelMessage): void {
@@ -362,6 +402,7 @@ class Agent {
     this.mode = "finished";
     this.abort.abort();
     this.cancelDrainTimer?.();
+    this.fence.stop();
     this.queue.close();
     this.channel?.close();
     void this.pacer.stop();

@@ -4,6 +4,7 @@ import type { Logger } from "../lib/log.ts";
 import { buildJobEnv, inheritableEnv } from "./env.ts";
 import type { Assignment, JobUpdate, Lease } from "./protocol.ts";
 import { type KillReason, type RunningProcess, type RunResult, startProcess } from "./runner.ts";
+import type { WatchdogOptions } from "./watchdog.ts";
 
 export interface LocalJob {
   readonly assignment: Assignment;
@@ -12,6 +13,8 @@ export interface LocalJob {
   readonly proc: RunningProcess;
   /** The lease is no longer ours: kill without reporting anything. */
   abandoned: boolean;
+  /** Set when the agent fenced the job (killed it because it lost contact): the report's message. */
+  leaseLost?: string;
 }
 
 export interface JobManagerOptions {
@@ -25,6 +28,8 @@ export interface JobManagerOptions {
   drainTimeoutSeconds?: number;
   /** GPU indices this host has; assignments naming others are logged (the server is trusted to place). */
   gpuIndices?: number[];
+  /** Dead man's switch for every job started from now on (the agent sets it from the registration). */
+  watchdog?: WatchdogOptions;
 }
 
 // Remember (jobId, lease) pairs already started, so a heartbeat answer that raced with the live channel (or
@@ -36,9 +41,11 @@ export class JobManager {
   private readonly seen = new Set<string>();
   private emptyWaiters: (() => void)[] = [];
   private readonly baseEnv: Record<string, string>;
+  private watchdog: WatchdogOptions | undefined;
 
   constructor(private readonly opts: JobManagerOptions) {
     this.baseEnv = inheritableEnv(opts.baseEnv ?? process.env);
+    this.watchdog = opts.watchdog;
   }
 
   get size(): number {
@@ -75,6 +82,7 @@ export class JobManager {
       maxRuntimeSeconds: a.spec.maxRuntimeSeconds,
       killGraceMs: this.opts.killGraceMs,
       onOutput: echo,
+      watchdog: this.watchdog,
     });
     const job: LocalJob = { assignment: a, epoch, proc, abandoned: false };
     this.jobs.set(a.jobId, job);
@@ -126,6 +134,26 @@ export class JobManager {
     }
   }
 
+  /** Sets the watchdog for jobs started from now on (each registration may bring another lease TTL). */
+  setWatchdog(watchdog: WatchdogOptions | undefined): void {
+    this.watchdog = watchdog;
+  }
+
+  /**
+   * Kills every job still reported as ours because this agent cannot prove it still holds their leases;
+   * they are reported failed with reason LeaseLost and `message`. Returns how many were newly fenced.
+   */
+  fence(message: string, graceMs?: number): number {
+    let n = 0;
+    for (const job of this.jobs.values()) {
+      if (job.abandoned || job.leaseLost !== undefined) continue;
+      job.leaseLost = message;
+      job.proc.kill("LeaseLost", graceMs === undefined ? {} : { graceMs });
+      n++;
+    }
+    return n;
+  }
+
   whenEmpty(): Promise<void> {
     if (this.jobs.size === 0) return Promise.resolve();
     return new Promise((r) => this.emptyWaiters.push(r));
@@ -136,7 +164,7 @@ export class JobManager {
     if (this.jobs.get(jobId) === job) this.jobs.delete(jobId);
     const update = job.abandoned
       ? undefined
-      : terminalUpdate(job.assignment, result, this.opts.drainTimeoutSeconds);
+      : terminalUpdate(job.assignment, result, this.opts.drainTimeoutSeconds, job.leaseLost);
     this.opts.logger.info("job ended", {
       jobId,
       exitCode: result.exitCode,
@@ -179,7 +207,12 @@ export class JobManager {
 }
 
 /** The final update for a finished process. A kill by the agent decides the reason over the exit code. */
-export function terminalUpdate(a: Assignment, r: RunResult, drainTimeoutSeconds?: number): JobUpdate {
+export function terminalUpdate(
+  a: Assignment,
+  r: RunResult,
+  drainTimeoutSeconds?: number,
+  leaseLost?: string,
+): JobUpdate {
   const base = { jobId: a.jobId, lease: a.lease, exitCode: r.exitCode, logTail: r.logTail };
   if (r.spawnError) {
     return {
@@ -207,6 +240,16 @@ export function terminalUpdate(a: Assignment, r: RunResult, drainTimeoutSeconds?
         message: `killed: the agent shut down and the job did not finish within the drain timeout${
           drainTimeoutSeconds !== undefined ? ` (${drainTimeoutSeconds} s)` : ""
         }`,
+      };
+    case "LeaseLost":
+      // Not the job's fault: the control plane requeues it (if it has not already given the lease away).
+      return {
+        ...base,
+        state: "failed",
+        reason: "LeaseLost",
+        message:
+          leaseLost ??
+          "killed by its watchdog: the agent sent no keep-alive for longer than the lease allows (it was frozen or overloaded)",
       };
     default:
       break;

@@ -1,14 +1,19 @@
 // Runs one job as a child process and reports how it ended. The child leads its own process group
 // (detached), so timeouts, cancels and drains kill everything the job forked, not just the first process:
-// SIGTERM to the group, SIGKILL after a grace period if anything is still alive. Nothing here sleeps on
-// the normal path; an agent may start hundreds of short jobs per second.
+// SIGTERM to the group, SIGKILL after a grace period if anything is still alive. With a watchdog, the
+// group's leader is the wrapper of cli/agent/watchdog.ts, which also kills the group when this process
+// dies or freezes. Nothing here sleeps on the normal path; an agent may start hundreds of short jobs per
+// second.
 import { type ChildProcess, spawn } from "node:child_process";
 import { constants } from "node:os";
 import { setLongTimeout } from "../lib/backoff.ts";
+import { findExecutable } from "./exec-path.ts";
 import { groupAlive, signalGroup } from "./proctree.ts";
 import { OutputTail } from "./tail.ts";
+import { feedWatchdog, type WatchdogOptions, WRAPPER_SHELL, watchdogTools, wrapperArgs } from "./watchdog.ts";
 
-export type KillReason = "Cancelled" | "Drained" | "Abandoned" | "Timeout";
+/** Why the agent ended a job. LeaseLost: it could not prove to the control plane that it still holds it. */
+export type KillReason = "Cancelled" | "Drained" | "Abandoned" | "Timeout" | "LeaseLost";
 
 export interface RunOptions {
   command: string[];
@@ -19,6 +24,8 @@ export interface RunOptions {
   tailBytes?: number | undefined;
   /** Each chunk of output as it arrives (the agent echoes it at debug level). */
   onOutput?: ((chunk: Buffer) => void) | undefined;
+  /** Run under the dead man's switch; ignored where it cannot work (see watchdogTools). */
+  watchdog?: WatchdogOptions | undefined;
 }
 
 export interface RunResult {
@@ -30,6 +37,8 @@ export interface RunResult {
   spawnError: { code: string; message: string } | undefined;
   logTail: string;
   durationMs: number;
+  /** The watchdog killed the job because this agent stopped feeding it (it was frozen or overloaded). */
+  watchdogFired: boolean;
 }
 
 export interface RunningProcess {
@@ -37,7 +46,7 @@ export interface RunningProcess {
   readonly pid: number | undefined;
   readonly result: Promise<RunResult>;
   /** Kills the whole process tree: SIGTERM then SIGKILL after the grace period, or SIGKILL at once. */
-  kill(reason: KillReason, options?: { immediate?: boolean }): void;
+  kill(reason: KillReason, options?: { immediate?: boolean; graceMs?: number }): void;
 }
 
 const STRAGGLER_EXTRA_MS = 2000;
@@ -58,38 +67,63 @@ export function startProcess(opts: RunOptions): RunningProcess {
   let termSent = false;
   let killTimer: NodeJS.Timeout | undefined;
   let cancelRuntime: (() => void) | undefined;
+  let stopFeeding: (() => void) | undefined;
+  let watchdogFired = false;
+  const tools = opts.watchdog ? watchdogTools() : null;
+  const watchdog = tools ? opts.watchdog : undefined;
 
   const finish = () => {
     if (finished) return;
     finished = true;
     cancelRuntime?.();
+    stopFeeding?.();
     if (killTimer) clearTimeout(killTimer);
     resolveResult({
       exitCode: spawnError ? spawnExitCode(spawnError.code) : exitCodeOf(exit),
-      signal: exit?.signal ?? null,
+      // The wrapper passes the command's status on as 128+N, as any shell does.
+      signal: exit?.signal ?? (watchdog ? signalOfStatus(exit?.code) : null),
       killReason,
       spawnError,
       logTail: tail.text(),
       durationMs: Math.round(performance.now() - startedAt),
+      watchdogFired,
     });
+  };
+  const notStarted = (err: { code: string; message: string }): RunningProcess => {
+    spawnError = err;
+    finish();
+    return { pid: undefined, result, kill: () => {} };
   };
 
   let child: ChildProcess;
   try {
-    child = spawn(opts.command[0]!, opts.command.slice(1), {
-      detached: true,
-      stdio: ["ignore", "pipe", "pipe"],
-      env: opts.env,
-    });
+    if (watchdog && tools) {
+      // The wrapper's shell always starts; whether the command can is decided here, as spawn would.
+      const found = findExecutable(opts.command[0] ?? "", opts.env.PATH);
+      if (!("path" in found)) return notStarted(found);
+      child = spawn(WRAPPER_SHELL, wrapperArgs(opts.command, watchdog, tools.sleep), {
+        detached: true,
+        stdio: ["ignore", "pipe", "pipe", "pipe"], // fd 3: keep-alives out, "watchdog fired" back
+        env: opts.env,
+      });
+      stopFeeding = feedWatchdog(child, watchdog, () => {
+        watchdogFired = true;
+        killReason ??= "LeaseLost";
+      });
+    } else {
+      child = spawn(opts.command[0]!, opts.command.slice(1), {
+        detached: true,
+        stdio: ["ignore", "pipe", "pipe"],
+        env: opts.env,
+      });
+    }
   } catch (err) {
     // Synchronous failures: e.g. a NUL byte in an argument or env value.
-    spawnError = toSpawnError(err);
-    finish();
-    return { pid: undefined, result, kill: () => {} };
+    return notStarted(toSpawnError(err));
   }
   const pid = child.pid;
 
-  const terminateGroup = (immediate: boolean) => {
+  const terminateGroup = (immediate: boolean, grace = graceMs) => {
     if (pid === undefined || finished) return;
     if (immediate) {
       signalGroup(pid, "SIGKILL");
@@ -100,7 +134,7 @@ export function startProcess(opts: RunOptions): RunningProcess {
     signalGroup(pid, "SIGTERM");
     killTimer = setTimeout(() => {
       if (groupAlive(pid)) signalGroup(pid, "SIGKILL");
-    }, graceMs);
+    }, grace);
   };
 
   const onData = (chunk: Buffer) => {
@@ -122,6 +156,7 @@ export function startProcess(opts: RunOptions): RunningProcess {
   child.once("exit", async (code, signal) => {
     exit = { code, signal };
     cancelRuntime?.();
+    stopFeeding?.();
     if (pid !== undefined && groupAlive(pid)) {
       // The leader is done but left processes behind. The job's GPUs are about to be handed to another
       // job, so the leftovers go too (as Slurm does at the end of a job).
@@ -130,8 +165,7 @@ export function startProcess(opts: RunOptions): RunningProcess {
     }
     // Output may still be in the pipes; 'close' follows unless something outside the group holds them.
     await raceTimeout(closed, CLOSE_WAIT_MS);
-    child.stdout?.destroy();
-    child.stderr?.destroy();
+    for (const stream of child.stdio) stream?.destroy();
     finish();
   });
 
@@ -148,7 +182,7 @@ export function startProcess(opts: RunOptions): RunningProcess {
     kill(reason, options) {
       if (finished || pid === undefined) return;
       killReason ??= reason;
-      terminateGroup(options?.immediate === true);
+      terminateGroup(options?.immediate === true, options?.graceMs);
     },
   };
 }
@@ -158,6 +192,14 @@ function exitCodeOf(exit: { code: number | null; signal: NodeJS.Signals | null }
   if (exit.code !== null) return exit.code;
   const n = exit.signal ? constants.signals[exit.signal] : undefined;
   return 128 + (n ?? 0);
+}
+
+const SIGNAL_NAMES = new Map(
+  Object.entries(constants.signals).map(([name, n]) => [n, name as NodeJS.Signals]),
+);
+
+function signalOfStatus(code: number | null | undefined): NodeJS.Signals | null {
+  return code != null && code > 128 ? (SIGNAL_NAMES.get(code - 128) ?? null) : null;
 }
 
 // Shell conventions: 127 "command not found", 126 "found but cannot execute".

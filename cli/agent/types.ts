@@ -17,6 +17,8 @@ export interface AgentRuntime {
   baseEnv?: NodeJS.ProcessEnv;
   /** SIGTERM→SIGKILL grace for job process groups. Default 5000. */
   killGraceMs?: number;
+  /** Run jobs under the dead man's switch of cli/agent/watchdog.ts. Default true. */
+  jobWatchdog?: boolean;
   /** Shortest gap between change-triggered heartbeats. Default 100 ms, 1 s with the live channel up, 2 s in outages. */
   minHeartbeatGapMs?: number;
   /** How long a finishing agent waits for undelivered updates before giving up. Default 60 s. */

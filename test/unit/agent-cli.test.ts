@@ -1,10 +1,12 @@
 // The `gantry` command as users run it: a real process (tsx and the bin shim), exit codes, stderr
 // messages, and signal handling of `gantry agent` against the scripted control plane.
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { processState } from "../../cli/agent/proctree.ts";
+import { watchdogTools } from "../../cli/agent/watchdog.ts";
 import { assignment, FakeControlPlane, until } from "./agent-fake-control-plane.ts";
 
 const root = resolve(import.meta.dirname, "../..");
@@ -151,5 +153,76 @@ describe("gantry agent", () => {
     r.child.kill("SIGTERM");
     expect(await r.exit).toBe(143);
     expect(Date.now() - t0).toBeLessThan(2000);
+  });
+});
+
+// The agent dies or freezes while a job runs: the job's whole tree must go (the control plane is about
+// to run it elsewhere), checked in /proc. A double fork leaves a grandchild whose parent is init but
+// which is still in the job's process group.
+describe.skipIf(!watchdogTools())("gantry agent that dies or freezes", () => {
+  const alive = (pid: number) => {
+    const s = processState(pid);
+    return s !== null && s !== "Z" && s !== "X";
+  };
+
+  async function runTree(args: string[] = []) {
+    const r = gantry([
+      "agent",
+      "--url",
+      cp.url,
+      "--join-token",
+      cp.joinToken,
+      "--gpus",
+      "fake:1xH100",
+      ...args,
+    ]);
+    await until(
+      () => cp.workers.size === 1 && cp.connected([...cp.workers.keys()][0]!),
+      "agent registered",
+      15_000,
+    );
+    const id = [...cp.workers.keys()][0]!;
+    const pidFile = join(mkdtempSync(join(tmpdir(), "gantry-cli-")), "pids");
+    const script = `(sleep 60 & echo $! >> ${pidFile}); echo $$ >> ${pidFile}; sleep 61`;
+    cp.push(id, { type: "assignments", assignments: [assignment("tree", ["sh", "-c", script])] });
+    let pids: number[] = [];
+    await until(() => {
+      try {
+        pids = readFileSync(pidFile, "utf8").trim().split("\n").filter(Boolean).map(Number);
+      } catch {}
+      return pids.length === 2;
+    }, "job pids");
+    expect(pids.every(alive)).toBe(true);
+    return { r, pids };
+  }
+
+  it("kill -9 of the agent kills the job's process tree", async () => {
+    const { r, pids } = await runTree();
+    const t0 = Date.now();
+    r.child.kill("SIGKILL");
+    await until(() => pids.every((p) => !alive(p)), "job processes gone", 5000);
+    expect(Date.now() - t0).toBeLessThan(4000);
+  });
+
+  it("a frozen agent's jobs end after the fencing deadline; thawed, it reports them LeaseLost", async () => {
+    cp.leaseTtlSeconds = 2;
+    cp.heartbeatIntervalSeconds = 0.5; // fencing and watchdog deadline: 1.5 s
+    const { r, pids } = await runTree();
+    await until(() => cp.statusesOf("tree").length === 1, "running reported");
+    const agentPid = r.child.pid!;
+    r.child.kill("SIGSTOP");
+    try {
+      const t0 = Date.now();
+      await until(() => pids.every((p) => !alive(p)), "job processes gone", 6000);
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(1000);
+      expect(processState(agentPid)).toBe("T"); // the agent itself did nothing: it is still stopped
+    } finally {
+      r.child.kill("SIGCONT");
+    }
+    await until(() => cp.statusesOf("tree").some((s) => s.body.state === "failed"), "failure reported", 5000);
+    const failed = cp.statusesOf("tree").find((s) => s.body.state === "failed")!;
+    expect(failed.body).toMatchObject({ state: "failed", reason: "LeaseLost" });
+    r.child.kill("SIGTERM");
+    expect(await r.exit).toBe(0);
   });
 });

@@ -32,6 +32,7 @@ type Handler<A extends unknown[]> = (...args: A) => Reply | undefined;
 export class FakeControlPlane {
   joinToken = "join-secret-123";
   heartbeatIntervalSeconds = 30;
+  leaseTtlSeconds = 90;
   readonly requests: Recorded[] = [];
   readonly statuses: StatusRecord[] = [];
   readonly workers = new Map<string, { token: string; registration: Record<string, unknown> }>();
@@ -135,7 +136,7 @@ export class FakeControlPlane {
           workerId,
           token,
           heartbeatIntervalSeconds: this.heartbeatIntervalSeconds,
-          leaseTtlSeconds: 90,
+          leaseTtlSeconds: this.leaseTtlSeconds,
           poolId: "default",
         },
       };

@@ -399,7 +399,14 @@ describe("draining", () => {
       assignments: [assignment("job-15", ["sh", "-c", `echo $$ > ${pidFile}; exec sleep 60`])],
     });
     await until(() => states("job-15").includes("running"), "job-15 running");
-    await until(() => readFileSync(pidFile, "utf8").trim() !== "", "pid written").catch(() => {});
+    // "running" is reported once the job is spawned, which can be before its shell wrote the file.
+    await until(() => {
+      try {
+        return readFileSync(pidFile, "utf8").trim() !== "";
+      } catch {
+        return false;
+      }
+    }, "pid written");
     const pid = Number(readFileSync(pidFile, "utf8"));
     const t0 = Date.now();
     expect(await handle.kill()).toMatchObject({ reason: "killed" });
