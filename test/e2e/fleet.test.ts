@@ -76,18 +76,26 @@ describe("fleet and agent, end to end", () => {
       command: [
         "sh",
         "-c",
-        `if [ -e ${marker} ]; then echo attempt=$GANTRY_ATTEMPT; exit 0; fi; touch ${marker}; sleep 300`,
+        `if [ -e ${marker} ]; then echo attempt=$GANTRY_ATTEMPT; exit 0; fi; echo $$ > ${marker}; sleep 300`,
       ],
     });
     const running = await waitForState(s, b.key, job.id, ["running"]);
     expect(running.workerId).toBe(first.id);
     const oldLease = running.lease as number;
+    const hungPid = await waitFor(
+      async () => (fs.existsSync(marker) ? Number(fs.readFileSync(marker, "utf8").trim()) : 0),
+      10_000,
+      "first attempt's pid",
+    );
     first.proc.kill("SIGKILL");
     const killedAt = Date.now();
+    // The agent's death closes the job watchdog's socket: the orphaned attempt is killed, not left running.
+    await waitFor(async () => !alive(hungPid), 10_000, "orphaned attempt killed");
     const second = await agent("fake:1xT4");
     const done = await waitForState(s, b.key, job.id, ["succeeded", "failed"], 30_000);
     // Requeued within TTL (4 s) + a heartbeat sweep + one scheduling pass; the new agent ran it.
     expect(done).toMatchObject({ state: "succeeded", attempt: 2, workerId: second.id });
+    expect(done.lease as number).toBeGreaterThan(oldLease);
     expect(Date.now() - killedAt).toBeLessThan(20_000);
     const events = await must<{ items: { to: string; reason: string | null }[] }>(
       s,
@@ -120,10 +128,18 @@ describe("fleet and agent, end to end", () => {
     const job = await submit({
       name: "once-at-a-time",
       gpuType: "P100",
-      command: ["sh", "-c", `echo $$ >> ${pidFile}; sleep 3; echo ok`],
+      // The first attempt would run for a minute; only the agent's watchdog can end it early.
+      command: ["sh", "-c", `echo $$ >> ${pidFile}; [ "$GANTRY_ATTEMPT" = 1 ] && sleep 60; sleep 3; echo ok`],
     });
     await waitForState(s, b.key, job.id, ["running"]);
-    // Freeze the agent (and its job's process group stays running): to the control plane it is dead.
+    const firstPid = await waitFor(
+      async () =>
+        fs.existsSync(pidFile) ? Number(fs.readFileSync(pidFile, "utf8").trim().split("\n")[0]) : 0,
+      10_000,
+      "first attempt's pid",
+    );
+    // Freeze the agent: to the control plane it is dead. Its job's watchdog kills the job before the lease
+    // expires, so the job never runs twice at once.
     first.proc.proc.kill("SIGSTOP");
     await waitFor(
       async () => (await workers()).find((x) => x.id === first.id)?.state === "dead",
@@ -131,6 +147,7 @@ describe("fleet and agent, end to end", () => {
       "declared dead",
     );
     const second = await agent("fake:1xP100");
+    expect(alive(firstPid)).toBe(false);
     const requeued = await waitForState(s, b.key, job.id, ["running"], 20_000);
     expect(requeued).toMatchObject({ attempt: 2, workerId: second.id });
     // It comes back: its heartbeat is told to stop the job; its report for the old lease is refused.

@@ -66,6 +66,37 @@ describe("fleet", () => {
     expect(again!.lease).toBeGreaterThan(a!.lease);
   }, 30_000);
 
+  it("a job the agent killed for LeaseLost or Drained is requeued at once, not charged against maxRetries", async () => {
+    const type = gpuTypeName("LL");
+    const t = await createTenant();
+    const pool = await createPool();
+    const w = await registerWorker(pool.joinToken, 1, type);
+    const s = await submit(t.memberKey, { gpuType: type, maxRetries: 0 });
+    const [a] = await awaitAssignments(w);
+    expect((await report(w, a!, "running")).status).toBe(200);
+    const r = await report(w, a!, "failed", {
+      exitCode: 137,
+      reason: "LeaseLost",
+      message: "killed: the agent lost contact with the control plane",
+    });
+    expect(r.status, r.text).toBe(200);
+    const j = await getJob(t.memberKey, s.body.id);
+    expect(j).toMatchObject({ state: "queued", attempt: 2, reason: "LeaseLost" });
+    expect(String(j.message)).toContain("lost contact");
+    // Same for a drained host; and an ordinary failure of that maxRetries: 0 job still ends it.
+    const [b] = await awaitAssignments(w);
+    expect(b!.lease).toBeGreaterThan(a!.lease);
+    expect((await report(w, b!, "failed", { exitCode: 143, reason: "Drained" })).status).toBe(200);
+    expect(await getJob(t.memberKey, s.body.id)).toMatchObject({
+      state: "queued",
+      attempt: 3,
+      reason: "Drained",
+    });
+    const [c] = await awaitAssignments(w);
+    expect((await report(w, c!, "failed", { exitCode: 1 })).status).toBe(200);
+    expect(await getJob(t.memberKey, s.body.id)).toMatchObject({ state: "failed", attempt: 3 });
+  }, 30_000);
+
   it("pushes an assignment down the live channel without waiting for a heartbeat", async () => {
     const type = gpuTypeName("WS");
     const t = await createTenant();

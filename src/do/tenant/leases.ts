@@ -240,6 +240,12 @@ function applyOne(ctx: TenantCtx, u: WorkerUpdate, now: number): UpdateResult {
     );
     return { jobId: j.id, ok: true, state: "succeeded", released: true };
   }
+  // The agent killed it for reasons that are not the job's fault (it fenced itself after losing contact, or
+  // its host was drained): requeued like a lost worker, never charged against maxRetries.
+  if (u.reason === "LeaseLost" || u.reason === "Drained") {
+    const after = lostOne(ctx, j, u.reason, now, u.message);
+    return { jobId: j.id, ok: true, state: after.state, released: true };
+  }
   // Failed on its own (non-zero exit, timeout): retried only while maxRetries allows, after a backoff.
   const reason = u.reason === "Timeout" ? "Timeout" : (u.reason ?? "Failed");
   const message = u.message ?? (exitCode != null ? `exited with code ${exitCode}` : "failed");
@@ -323,33 +329,33 @@ export function leasesLost(
   return n;
 }
 
-function lostOne(ctx: TenantCtx, j: JobRow, reason: LostReason, now: number): void {
-  const msg = `${reason}: worker ${j.worker_id}`;
+function lostOne(ctx: TenantCtx, j: JobRow, reason: LostReason, now: number, detail?: string | null): JobRow {
+  const msg = `${reason}: worker ${j.worker_id}${detail ? ` (${detail})` : ""}`;
   if (j.cancel_requested) {
-    ctx.jobs.transition(
+    return ctx.jobs.transition(
       j,
       "cancelled",
       { reason: "Cancelled", message: msg },
       { reason: "Cancelled", message: msg },
       now,
     );
-  } else if (j.lost_requeues < MAX_WORKER_LOST_REQUEUES) {
-    ctx.jobs.transition(
+  }
+  if (j.lost_requeues < MAX_WORKER_LOST_REQUEUES) {
+    return ctx.jobs.transition(
       j,
       "queued",
       { attempt: j.attempt + 1, lost_requeues: j.lost_requeues + 1, reason, message: msg },
       { reason, message: `${msg}; requeued as attempt ${j.attempt + 1}` },
       now,
     );
-  } else {
-    ctx.jobs.transition(
-      j,
-      "failed",
-      { reason: "WorkerLost", message: `${msg}; requeued ${j.lost_requeues} times already` },
-      { reason: "WorkerLost", message: msg },
-      now,
-    );
   }
+  return ctx.jobs.transition(
+    j,
+    "failed",
+    { reason: "WorkerLost", message: `${msg}; requeued ${j.lost_requeues} times already` },
+    { reason: "WorkerLost", message: msg },
+    now,
+  );
 }
 
 /** Ask the fleet to stop a scheduled/running job (delivered reliably through the mailbox). */
