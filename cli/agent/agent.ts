@@ -193,6 +193,7 @@ class Agent {
     const jobs = this.jobs;
     if (!reg || !jobs || this.reregistering || this.mode === "finished") return;
     const epoch = this.epoch;
+    this.uploadLogs(jobs, epoch);
     const sentAt = performance.now(); // the control plane saw this heartbeat no earlier than now
     const out = await exchangeHeartbeat(this.client, reg, epoch, jobs, this.queue, this.abort.signal);
     if (!out.ok) {
@@ -216,6 +217,13 @@ class Agent {
     if (res.drain) this.serverDrain("heartbeat");
     this.startAssignments(res.assignments);
     if (out.batchFull) this.pacer.kick(); // more updates are waiting than fit in one heartbeat
+  }
+
+  /** Running jobs' output tails, at most every --log-interval per job, while the control plane answers. */
+  private uploadLogs(jobs: JobManager, epoch: number): void {
+    const everyMs = (this.opts.logIntervalSeconds ?? 15) * 1000;
+    if (everyMs <= 0 || this.queue.isFailing) return;
+    for (const u of jobs.logUpdates(epoch, everyMs, (id) => this.queue.has(id))) this.queue.push(u, epoch);
   }
 
   /** Self-fencing (cli/agent/fence.ts): no heartbeat got through for too long; stop every job. */

@@ -15,6 +15,9 @@ export interface LocalJob {
   abandoned: boolean;
   /** Set when the agent fenced the job (killed it because it lost contact): the report's message. */
   leaseLost?: string;
+  /** Output bytes already uploaded mid-run, and when (performance.now()). */
+  uploadedBytes: number;
+  uploadedAt: number;
 }
 
 export interface JobManagerOptions {
@@ -84,7 +87,14 @@ export class JobManager {
       onOutput: echo,
       watchdog: this.watchdog,
     });
-    const job: LocalJob = { assignment: a, epoch, proc, abandoned: false };
+    const job: LocalJob = {
+      assignment: a,
+      epoch,
+      proc,
+      abandoned: false,
+      uploadedBytes: 0,
+      uploadedAt: performance.now(),
+    };
     this.jobs.set(a.jobId, job);
     if (proc.pid !== undefined) {
       log.info("job started", {
@@ -97,6 +107,31 @@ export class JobManager {
     }
     proc.result.then((result) => this.ended(job, result));
     return "started";
+  }
+
+  /**
+   * "running" updates carrying the output tail of every running job (of registration `epoch`) that printed
+   * something since its last upload at least `everyMs` ago, so `gantry logs --follow` sees output while the
+   * job runs. `busy(jobId)` skips jobs that still have an update waiting: a slow link never piles them up.
+   */
+  logUpdates(
+    epoch: number,
+    everyMs: number,
+    busy: (jobId: string) => boolean,
+    now = performance.now(),
+  ): JobUpdate[] {
+    const out: JobUpdate[] = [];
+    for (const job of this.jobs.values()) {
+      if (job.abandoned || job.epoch !== epoch || job.leaseLost !== undefined) continue;
+      const bytes = job.proc.outputBytes;
+      if (bytes === job.uploadedBytes || now - job.uploadedAt < everyMs || busy(job.assignment.jobId))
+        continue;
+      job.uploadedBytes = bytes;
+      job.uploadedAt = now;
+      const { jobId, lease } = job.assignment;
+      out.push({ jobId, lease, state: "running", logTail: job.proc.tailText() });
+    }
+    return out;
   }
 
   /** Kills a job the control plane cancelled; it is reported failed with reason Cancelled. */

@@ -16,6 +16,8 @@ export interface AgentOptions {
   hostname: string;
   labels: Record<string, string>;
   drainTimeoutSeconds: number;
+  /** How often a running job's output tail is uploaded when it changed; 0 = only with the final report. */
+  logIntervalSeconds?: number;
   logLevel: LogLevel;
 }
 
@@ -34,6 +36,8 @@ Options:
   --label key=value         worker label; repeat for more
   --drain-timeout SECONDS   on SIGTERM/SIGINT, how long running jobs may finish before they are
                             killed (default 600; a second signal kills them at once)
+  --log-interval SECONDS    upload a running job's output tail (last 64 KiB) this often when it changed,
+                            for "gantry logs --follow" (default 15; 0 = only when the job ends)
   --log-level LEVEL         debug, info (default), warn or error; logs are JSON lines on stderr
   -h, --help                show this help
 
@@ -49,6 +53,7 @@ const FLAGS = {
   label: { type: "string", multiple: true },
   "drain-timeout": { type: "string" },
   "log-level": { type: "string" },
+  "log-interval": { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -88,6 +93,7 @@ export function parseAgentOptions(
     throw new UsageError(`--log-level must be debug, info, warn or error, got "${logLevel}"`);
 
   const drainRaw = stringFlag(flags, "drain-timeout");
+  const logIntervalRaw = stringFlag(flags, "log-interval");
   return {
     url,
     joinToken,
@@ -96,6 +102,7 @@ export function parseAgentOptions(
     hostname,
     labels: parseKeyValues(listFlag(flags, "label"), "label"),
     drainTimeoutSeconds: drainRaw === undefined ? 600 : parseSeconds(drainRaw, "drain-timeout"),
+    logIntervalSeconds: logIntervalRaw === undefined ? 15 : parseSeconds(logIntervalRaw, "log-interval"),
     logLevel,
   };
 }

@@ -45,6 +45,10 @@ export interface RunningProcess {
   /** Undefined when the command could not be started (the result then carries spawnError). */
   readonly pid: number | undefined;
   readonly result: Promise<RunResult>;
+  /** Bytes of output seen so far (the live log upload sends the tail only when this moved). */
+  readonly outputBytes: number;
+  /** The current output tail, as the final report would carry it. */
+  tailText(): string;
   /** Kills the whole process tree: SIGTERM then SIGKILL after the grace period, or SIGKILL at once. */
   kill(reason: KillReason, options?: { immediate?: boolean; graceMs?: number }): void;
 }
@@ -92,7 +96,7 @@ export function startProcess(opts: RunOptions): RunningProcess {
   const notStarted = (err: { code: string; message: string }): RunningProcess => {
     spawnError = err;
     finish();
-    return { pid: undefined, result, kill: () => {} };
+    return { pid: undefined, result, outputBytes: 0, tailText: () => "", kill: () => {} };
   };
 
   let child: ChildProcess;
@@ -179,6 +183,10 @@ export function startProcess(opts: RunOptions): RunningProcess {
   return {
     pid,
     result,
+    get outputBytes() {
+      return tail.bytesSeen;
+    },
+    tailText: () => tail.text(),
     kill(reason, options) {
       if (finished || pid === undefined) return;
       killReason ??= reason;

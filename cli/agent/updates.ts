@@ -62,6 +62,11 @@ export class UpdateQueue {
     return this.count;
   }
 
+  /** Whether any update of this job is still waiting or in flight. */
+  has(jobId: string): boolean {
+    return this.byJob.has(jobId);
+  }
+
   /** True after a failed delivery until the next success: the control plane looks unreachable. */
   get isFailing(): boolean {
     return this.failing;

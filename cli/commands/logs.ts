@@ -15,7 +15,8 @@ import { isTerminal, type Job, type LogTail } from "./types.ts";
 
 const USAGE = `Usage: gantry logs JOB_ID [options]
 
-Prints the job's output: the last 64 KiB its agent uploaded (stdout and stderr together).
+Prints the job's output: the last 64 KiB its agent uploaded (stdout and stderr together). While the
+job runs, the agent uploads it every --log-interval seconds (default 15) when it changed.
 
 Options:
   --follow, -f          keep printing new output until the job ends (Ctrl-C stops following,

@@ -96,7 +96,7 @@ beforeAll(async () => {
   // A generous lease TTL: on a loaded machine a late heartbeat must not make the worker look dead.
   s = await startServer({ leaseTtlSeconds: 15 });
   keys = await bootstrap(s);
-  agent = startAgent(s, keys.joinToken, "fake:2xH100");
+  agent = startAgent(s, keys.joinToken, "fake:2xH100", ["--log-interval", "0.5"]);
   cfg = fs.mkdtempSync(path.join(os.tmpdir(), "gantry-cli-e2e-"));
   await waitFor(
     async () => {
@@ -390,6 +390,23 @@ describe("gantry CLI against a running control plane", () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toBe("line 1\nline 2\nline 3\n");
     expect(await json(["show", job.id])).toMatchObject({ state: "succeeded" });
+  });
+
+  it("logs --follow shows a running job's output before the job ends (the agent uploads it mid-run)", async () => {
+    const gate = path.join(cfg, `gate-${Date.now()}`);
+    const job = await json<{ id: string }>([
+      "submit",
+      "--",
+      "sh",
+      "-c",
+      `echo early; while [ ! -e ${gate} ]; do sleep 0.1; done; echo late`,
+    ]);
+    const follow = start(["logs", job.id, "--follow", "--interval", "200ms"]);
+    await waitFor(async () => follow.stdout().includes("early\n"), 20_000, "mid-run output");
+    expect(await json(["show", job.id])).toMatchObject({ state: "running" });
+    fs.writeFileSync(gate, "");
+    expect(await follow.exit).toBe(0);
+    expect(follow.stdout()).toBe("early\nlate\n");
   });
 
   it("jobs --watch prints the table, then transitions as they happen", async () => {

@@ -26,6 +26,8 @@ describe("parseAgentOptions", () => {
         "rack=a=b",
         "--drain-timeout",
         "30",
+        "--log-interval",
+        "2.5",
         "--log-level",
         "debug",
       ]),
@@ -37,6 +39,7 @@ describe("parseAgentOptions", () => {
       hostname: "gpu-7",
       labels: { zone: "eu", rack: "a=b" },
       drainTimeoutSeconds: 30,
+      logIntervalSeconds: 2.5,
       logLevel: "debug",
     });
   });
@@ -50,6 +53,7 @@ describe("parseAgentOptions", () => {
       hostname: "box-1",
       labels: {},
       drainTimeoutSeconds: 600,
+      logIntervalSeconds: 15,
       logLevel: "info",
     });
   });
@@ -80,6 +84,7 @@ describe("parseAgentOptions", () => {
     [["--url", "http://x", "--join-token", "t", "--drain-timeout", "-1"], /--drain-timeout/],
     [["--url", "http://x", "--join-token", "t", "--drain-timeout", "soon"], /--drain-timeout/],
     [["--url", "http://x", "--join-token", "t", "--log-level", "loud"], /--log-level/],
+    [["--url", "http://x", "--join-token", "t", "--log-interval", "-5"], /--log-interval/],
     [["--url", "http://x", "--join-token", "t", "--nope"], /Unknown option '--nope'/],
     [["--url", "http://x", "--join-token", "t", "extra"], /positional/i],
   ])("rejects %j", (argv, message) => {

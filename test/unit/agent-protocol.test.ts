@@ -1,6 +1,6 @@
 // The agent against a scripted local control plane (HTTP + WebSocket): registration, live delivery,
 // heartbeats, status reporting, cancels, refusals, re-registration. Jobs are real child processes.
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -146,6 +146,31 @@ describe("running assignments", () => {
     expect(done!.body).toMatchObject({ lease: 1, state: "succeeded", exitCode: 0 });
     expect(done!.body.logTail).toBe("cvd=1,3 job=job-1 k=v jt=\n");
     expect(lines.join("\n")).not.toContain(cp.workers.get(id)!.token);
+  });
+
+  it("uploads a running job's output tail while it runs (only when it changed), then the final tail", async () => {
+    cp.heartbeatIntervalSeconds = 0.1;
+    const { handle } = startAgent({ logIntervalSeconds: 0.2 });
+    const id = await registered(handle);
+    const gate = join(dir, "gate");
+    // Prints one line, then stays silent until the test opens the gate.
+    const script = `echo first; while [ ! -e ${gate} ]; do sleep 0.05; done; echo second`;
+    cp.push(id, { type: "assignments", assignments: [assignment("job-log", ["sh", "-c", script])] });
+    const tails = () =>
+      cp
+        .statusesOf("job-log")
+        .filter((s) => s.body.state === "running" && s.body.logTail !== undefined)
+        .map((s) => s.body.logTail);
+    await until(() => tails().length > 0, "a mid-run log upload");
+    expect(tails()[0]).toBe("first\n");
+    // Silence: several heartbeats and intervals pass, nothing new is uploaded.
+    await new Promise((r) => setTimeout(r, 800));
+    expect(tails()).toEqual(["first\n"]);
+    writeFileSync(gate, "");
+    await until(() => states("job-log").includes("succeeded"), "job-log succeeded");
+    const done = cp.statusesOf("job-log").at(-1)!;
+    expect(done.body).toMatchObject({ state: "succeeded", logTail: "first\nsecond\n" });
+    expect(states("job-log")[0]).toBe("running");
   });
 
   it("runs heartbeat-delivered assignments, reports non-zero exits, and ignores a duplicate delivery", async () => {
