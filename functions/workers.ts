@@ -10,6 +10,7 @@ import { config } from "../src/env.ts";
 import { GantryError, unwrap } from "../src/errors.ts";
 import { withDb } from "../src/lib/pg.ts";
 import { allShards, fleetStub, schedulerStub, shardName, shardOfWorker } from "../src/stubs.ts";
+import { HeartbeatBodySchema, JobUpdateSchema } from "../src/protocol/heartbeat.ts";
 import { allow } from "./gateway.ts";
 import type { HonoEnv } from "./hono-env.ts";
 import { problem } from "./problem.ts";
@@ -287,24 +288,6 @@ workersApp.openapi(
 // ---------------------------------------------------------------- agent calls
 
 const WorkerIdParam = IdParam("id", "w-03-01jd9r2v6m3x4c5b6n7p8q9r0s");
-/**
- * A job's output may carry NUL bytes the agent cannot help, and Postgres stores none (see validation.ts):
- * replaced rather than refused, since a refused report would leave the job's outcome unrecorded.
- */
-const agentText = (max: number) =>
-  z
-    .string()
-    .max(max)
-    .overwrite((s) => s.replaceAll("\u0000", "\uFFFD"));
-const Update = z.strictObject({
-  jobId: z.string().max(200),
-  lease: z.number().int().min(0),
-  state: z.enum(["running", "succeeded", "failed", "cancelled"]),
-  exitCode: z.number().int().nullable().optional(),
-  message: agentText(4096).nullable().optional(),
-  reason: agentText(64).nullable().optional(),
-  logTail: agentText(70_000).nullable().optional(),
-});
 const Assignment = z
   .object({ jobId: z.string(), lease: z.number().int(), gpuIndices: z.array(z.number().int()), spec: Loose })
   .openapi("Assignment");
@@ -319,10 +302,7 @@ workersApp.openapi(
     request: {
       params: WorkerIdParam,
       body: body(
-        z.strictObject({
-          running: z.array(z.strictObject({ jobId: z.string().max(200), lease: z.number().int() })).max(4096),
-          updates: z.array(Update).max(2000).optional(),
-        }),
+        HeartbeatBodySchema,
       ),
     },
     responses: {
@@ -367,7 +347,7 @@ workersApp.openapi(
           .max(200)
           .openapi({ param: { name: "jobId", in: "path" } }),
       }),
-      body: body(Update.omit({ jobId: true })),
+      body: body(JobUpdateSchema.omit({ jobId: true })),
     },
     responses: {
       200: json(z.object({ jobId: z.string(), state: z.string() }), "Accepted"),

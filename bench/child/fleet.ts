@@ -2,7 +2,7 @@
 // start (register + live channel + heartbeats), collect deliveries and completions, a heartbeat storm.
 import { serve } from "../lib/child.ts";
 import { keepAliveAgent } from "../lib/http.ts";
-import { type Delivery, SimWorker } from "../lib/simworker.ts";
+import { type Delivery, type HeartbeatVia, SimWorker } from "../lib/simworker.ts";
 import { nowMs, summarize } from "../lib/stats.ts";
 
 export interface FleetStartArgs {
@@ -13,6 +13,8 @@ export interface FleetStartArgs {
   gpuType: string;
   heartbeatMs: number;
   connect: boolean;
+  /** Default "channel", as the agent does; reports ride the same heartbeats. */
+  heartbeatVia?: HeartbeatVia;
 }
 
 const agent = keepAliveAgent(512);
@@ -44,6 +46,7 @@ serve({
           gpuType: a.gpuType,
           hostname: `sim-${i}`,
           agent,
+          heartbeatVia: a.heartbeatVia ?? "channel",
           onDelivered: (d) => deliveries.push(d),
           onFinished: (id, at) => finished.push([id, at]),
           onError: (_what, e) => {
@@ -73,7 +76,7 @@ serve({
   },
   counts: async () => ({ delivered: deliveries.length, finished: finished.length, errors }),
   /** Every worker heartbeats back to back (empty running list) for `seconds`. */
-  storm: async (a: { seconds: number; workers?: number }) => {
+  storm: async (a: { seconds: number; workers?: number; via?: HeartbeatVia }) => {
     const ws = fleet.slice(0, a.workers ?? fleet.length);
     const lat: number[] = [];
     let failed = 0;
@@ -82,7 +85,7 @@ serve({
     await Promise.all(
       ws.map(async (w) => {
         while (nowMs() < end) {
-          const ms = await w.beat([]);
+          const ms = await w.beat([], a.via ?? "http");
           if (Number.isNaN(ms)) failed++;
           else lat.push(ms);
         }

@@ -36,6 +36,15 @@ export interface SimWorkerOptions {
   /** A job's final report was acknowledged by the control plane. */
   onFinished?(jobId: string, at: number): void;
   onError?(what: string, e: unknown): void;
+  /** How heartbeats go: over the live channel when it is open (as the agent does), or always HTTP. */
+  heartbeatVia?: HeartbeatVia;
+}
+
+export type HeartbeatVia = "channel" | "http";
+
+interface BeatAnswer {
+  assignments: SimAssignment[];
+  rejected: { jobId: string }[];
 }
 
 interface Update {
@@ -59,7 +68,10 @@ export class SimWorker {
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
   heartbeats = 0;
+  channelHeartbeats = 0;
   heartbeatErrors = 0;
+  private beatSeq = 0;
+  private waiting = new Map<string, { resolve(a: BeatAnswer): void; reject(e: Error): void }>();
   rejected = 0;
 
   constructor(private o: SimWorkerOptions) {}
@@ -103,8 +115,22 @@ export class SimWorker {
       let hello = false;
       ws.on("message", (data: WebSocket.RawData) => {
         const at = nowMs();
-        const msg = JSON.parse(data.toString()) as { type: string; assignments?: SimAssignment[] };
-        if (msg.type === "hello") {
+        const msg = JSON.parse(data.toString()) as {
+          type: string;
+          id?: string;
+          ok?: boolean;
+          status?: number;
+          detail?: string;
+          assignments?: SimAssignment[];
+          rejected?: { jobId: string }[];
+        };
+        if (msg.type === "heartbeat") {
+          const w = this.waiting.get(msg.id ?? "");
+          this.waiting.delete(msg.id ?? "");
+          if (!w) return;
+          if (msg.ok) w.resolve({ assignments: msg.assignments ?? [], rejected: msg.rejected ?? [] });
+          else w.reject(new Error(`channel heartbeat → ${msg.status}: ${msg.detail}`));
+        } else if (msg.type === "hello") {
           hello = true;
           resolve();
         } else if (msg.type === "assignments") this.accept(msg.assignments ?? [], at, "ws");
@@ -114,6 +140,8 @@ export class SimWorker {
         else this.o.onError?.("ws", e);
       });
       ws.on("close", () => {
+        for (const w of this.waiting.values()) w.reject(new Error("live channel closed"));
+        this.waiting.clear();
         if (!hello) reject(new Error("live channel closed before hello"));
       });
     });
@@ -172,26 +200,20 @@ export class SimWorker {
   }
 
   /** One heartbeat; returns its round-trip time in ms (NaN on failure). */
-  async beat(updates: Update[] = []): Promise<number> {
+  async beat(updates: Update[] = [], via: HeartbeatVia = this.o.heartbeatVia ?? "channel"): Promise<number> {
     const t0 = nowMs();
     try {
-      const r = await requestJson<{
-        assignments: SimAssignment[];
-        rejected: { jobId: string }[];
-      }>(this.o.url, "POST", `/v1/workers/${this.id}/heartbeat`, {
-        token: this.token,
-        agent: this.o.agent,
-        body: { running: [], updates },
-      });
+      const body = { running: [], updates };
+      const overChannel = via === "channel" && this.ws?.readyState === WebSocket.OPEN;
+      const answer = overChannel ? await this.channelBeat(body) : await this.httpBeat(body);
       const at = nowMs();
-      if (r.status !== 200)
-        throw new Error(`heartbeat → ${r.status}: ${JSON.stringify(r.body).slice(0, 300)}`);
       this.heartbeats++;
-      const refused = new Set(r.body.rejected.map((x) => x.jobId));
+      if (overChannel) this.channelHeartbeats++;
+      const refused = new Set(answer.rejected.map((x) => x.jobId));
       this.rejected += refused.size;
       for (const u of updates)
         if (u.state === "succeeded" && !refused.has(u.jobId)) this.o.onFinished?.(u.jobId, at);
-      if (r.body.assignments.length) this.accept(r.body.assignments, at, "heartbeat");
+      if (answer.assignments.length) this.accept(answer.assignments, at, "heartbeat");
       return at - t0;
     } catch (e) {
       this.heartbeatErrors++;
@@ -200,6 +222,38 @@ export class SimWorker {
       this.o.onError?.("heartbeat", e);
       return Number.NaN;
     }
+  }
+
+  private async httpBeat(body: { running: never[]; updates: Update[] }): Promise<BeatAnswer> {
+    const r = await requestJson<BeatAnswer>(this.o.url, "POST", `/v1/workers/${this.id}/heartbeat`, {
+      token: this.token,
+      agent: this.o.agent,
+      body,
+    });
+    if (r.status !== 200) throw new Error(`heartbeat → ${r.status}: ${JSON.stringify(r.body).slice(0, 300)}`);
+    return r.body;
+  }
+
+  /** The agent's heartbeat frame on the live channel; the reply carries the same id. */
+  private channelBeat(body: { running: never[]; updates: Update[] }): Promise<BeatAnswer> {
+    const id = `b${++this.beatSeq}`;
+    return new Promise<BeatAnswer>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiting.delete(id);
+        reject(new Error("channel heartbeat: no reply in 30 s"));
+      }, 30_000);
+      this.waiting.set(id, {
+        resolve: (a) => {
+          clearTimeout(timer);
+          resolve(a);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      });
+      this.ws!.send(JSON.stringify({ type: "heartbeat", id, ...body }));
+    });
   }
 
   stop(): void {

@@ -310,12 +310,14 @@ export class FleetShard extends DurableObject<Env> {
     const a = this.authed(workerId, request.headers.get("x-gantry-token-hash") ?? "");
     if (!a.ok) return new Response("unauthorized", { status: 401 });
     this.touch(a.w, Date.now());
-    return this.channel.accept(workerId);
+    return this.channel.accept(workerId, a.w.token_hash);
   }
 
-  /** Agents only listen on the channel (their reports go over HTTP); a message from one is a keep-alive. */
+  /** Heartbeats over the channel: the same call as POST /heartbeat, re-authenticated on every frame. */
   override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
-    if (message === "ping") ws.send("pong");
+    await this.channel.receive(ws, message, (id, tokenHash, body: Parameters<FleetShard["heartbeat"]>[2]) =>
+      this.heartbeat(id, tokenHash, body),
+    );
   }
 
   override async webSocketClose(ws: WebSocket, code: number): Promise<void> {

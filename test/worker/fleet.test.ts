@@ -112,7 +112,9 @@ describe("fleet", () => {
     expect(r.status).toBe(101);
     const ws = r.webSocket!;
     const msgs: { type: string; assignments?: { jobId: string }[] }[] = [];
-    ws.addEventListener("message", (m) => msgs.push(JSON.parse(m.data as string)));
+    ws.addEventListener("message", (m) => {
+      msgs.push(JSON.parse(m.data as string));
+    });
     ws.accept();
     const s = await submit(t.memberKey, { gpuType: type });
     const got = await until(
