@@ -9,8 +9,8 @@ import { makeToken, newId, sha256Hex, ulid } from "../src/domain/ids.ts";
 import { config } from "../src/env.ts";
 import { GantryError, unwrap } from "../src/errors.ts";
 import { withDb } from "../src/lib/pg.ts";
-import { allShards, fleetStub, schedulerStub, shardName, shardOfWorker } from "../src/stubs.ts";
 import { HeartbeatBodySchema, JobUpdateSchema } from "../src/protocol/heartbeat.ts";
+import { allShards, fleetStub, schedulerStub, shardName, shardOfWorker } from "../src/stubs.ts";
 import { allow } from "./gateway.ts";
 import type { HonoEnv } from "./hono-env.ts";
 import { problem } from "./problem.ts";
@@ -301,9 +301,7 @@ workersApp.openapi(
     middleware: [worker, reportLimit(8 * 1024 * 1024)] as const,
     request: {
       params: WorkerIdParam,
-      body: body(
-        HeartbeatBodySchema,
-      ),
+      body: body(HeartbeatBodySchema),
     },
     responses: {
       200: json(
