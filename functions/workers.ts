@@ -368,6 +368,12 @@ workersApp.openapi(
     path: "/v1/workers/{id}/connect",
     tags: ["fleet"],
     summary: "Live channel (WebSocket): assignments, cancels and drain pushed as they happen",
+    description:
+      'Server frames: `{"type":"hello"}`, `{"type":"assignments","assignments":[...]}`, `{"type":"cancel","jobIds":[...]}`, `{"type":"drain"}`. ' +
+      'Agents may heartbeat on it: send `{"type":"heartbeat","id":"<1-64 chars>","running":[...],"updates":[...]}` (the POST /heartbeat body plus `type` and `id`, at most 1 MiB) and get exactly one reply ' +
+      '`{"type":"heartbeat","id":...,"ok":true,"assignments":[...],"cancel":[...],"drain":false,"rejected":[...]}` or `{"type":"heartbeat","id":...,"ok":false,"status":400|401|404|413|500,"code":"...","detail":"..."}`. ' +
+      '`{"type":"ping"}` is answered with `{"type":"pong"}`.',
+
     middleware: [worker] as const,
     request: { params: WorkerIdParam },
     responses: {
