@@ -1,16 +1,17 @@
 // The agent's control loop: register, keep heartbeating, start what the control plane assigns (from the
 // live channel or a heartbeat answer), report every job through the update queue, and drain on request.
-// The heartbeat is authoritative; the live channel only makes delivery fast.
+// Heartbeats go over the live channel while it is up and over HTTP otherwise (channel-heartbeat.ts).
 import { setLongTimeout } from "../lib/backoff.ts";
 import { CliError, describeError } from "../lib/errors.ts";
-import { ApiError, isRetryable } from "../lib/http.ts";
+import { ApiError } from "../lib/http.ts";
 import { createLogger, type Logger } from "../lib/log.ts";
 import { acceptAssignments } from "./assignments.ts";
 import { LiveChannel } from "./channel.ts";
+import { channelReplyTimeoutMs, HeartbeatSender } from "./channel-heartbeat.ts";
 import { ControlPlaneClient, statusOutcome } from "./client.ts";
-import { fenceCheckMs, jobWatchdog, LeaseFence, leaseKillGraceMs, leaseLostMessage } from "./fence.ts";
+import { fenceCheckMs, fenceJobs, jobWatchdog, LeaseFence } from "./fence.ts";
 import { discoverGpus } from "./gpus.ts";
-import { exchangeHeartbeat, HeartbeatPacer } from "./heartbeat.ts";
+import { HeartbeatPacer } from "./heartbeat.ts";
 import { JobManager } from "./jobs.ts";
 import type { AgentOptions } from "./options.ts";
 import type { ChannelMessage, GpuInfo, JobUpdate, Registration } from "./protocol.ts";
@@ -36,13 +37,13 @@ class Agent {
   private epoch = 0;
   private reregistering: AbortController | undefined;
   private finishing = false;
-  private heartbeatFailing = false;
   private cancelDrainTimer: (() => void) | undefined;
   private readonly abort = new AbortController();
   private readonly log: Logger;
   private readonly client: ControlPlaneClient;
   private readonly queue: UpdateQueue;
   private readonly pacer: HeartbeatPacer;
+  private readonly heartbeats: HeartbeatSender;
   private readonly fence: LeaseFence;
   private jobs: JobManager | undefined;
   private gpus: GpuInfo[] = [];
@@ -68,12 +69,21 @@ class Agent {
       logger: this.log,
       ...(rt.updateBackoff ? { backoff: rt.updateBackoff } : {}),
     });
+    this.heartbeats = new HeartbeatSender({
+      client: this.client,
+      queue: this.queue,
+      logger: this.log,
+      signal: this.abort.signal,
+      channel: () => (rt.channelHeartbeats === false ? undefined : this.channel),
+      timeoutMs: (reg) => rt.channelHeartbeatTimeoutMs ?? channelReplyTimeoutMs(reg),
+      current: (epoch) => epoch === this.epoch && !this.reregistering,
+    });
     this.pacer = new HeartbeatPacer({
       intervalMs: 10_000,
       // Change-triggered heartbeats matter most when the live channel is down; during an outage they
       // would only hammer a struggling control plane.
       minGapMs: () =>
-        rt.minHeartbeatGapMs ?? (this.heartbeatFailing ? 2000 : this.channel?.connected ? 1000 : 100),
+        rt.minHeartbeatGapMs ?? (this.heartbeats.isFailing ? 2000 : this.channel?.connected ? 1000 : 100),
       beat: () => this.beat(),
     });
     this.fence = new LeaseFence({ onLost: (silentMs) => this.leaseLost(silentMs) });
@@ -194,24 +204,17 @@ class Agent {
     if (!reg || !jobs || this.reregistering || this.mode === "finished") return;
     const epoch = this.epoch;
     this.uploadLogs(jobs, epoch);
-    const sentAt = performance.now(); // the control plane saw this heartbeat no earlier than now
-    const out = await exchangeHeartbeat(this.client, reg, epoch, jobs, this.queue, this.abort.signal);
+    const out = await this.heartbeats.exchange(reg, epoch, jobs.running(epoch));
     if (!out.ok) {
-      const err = out.error;
-      if (err instanceof ApiError && (err.status === 401 || err.status === 404)) {
-        void this.reregister(`heartbeat answered ${err.status}`);
-      } else if (!this.heartbeatFailing) {
-        this.heartbeatFailing = true;
-        const level = isRetryable(err) ? "warn" : "error";
-        this.log[level]("heartbeat failed; running jobs continue", { error: describeError(err) });
-      }
+      const err = out.error; // other failures are logged by the sender
+      // A 401/404 for an old registration must not start another re-registration.
+      if (epoch === this.epoch && err instanceof ApiError && (err.status === 401 || err.status === 404))
+        void this.reregister(`heartbeat over ${out.via} answered ${err.status}`);
       return;
     }
-    if (this.heartbeatFailing) this.log.info("heartbeat delivered again");
-    this.heartbeatFailing = false;
     this.queue.markReachable();
     if (epoch !== this.epoch) return; // re-registered meanwhile: the answer is for the old worker id
-    this.fence.ok(sentAt);
+    this.fence.ok(out.sentAt); // the control plane saw this heartbeat no earlier than sentAt
     const res = out.response;
     for (const jobId of res.cancel) jobs.cancel(jobId);
     if (res.drain) this.serverDrain("heartbeat");
@@ -228,22 +231,8 @@ class Agent {
 
   /** Self-fencing (cli/agent/fence.ts): no heartbeat got through for too long; stop every job. */
   private leaseLost(silentMs: number): void {
-    const reg = this.reg;
-    if (!reg || !this.jobs || this.mode === "finished") return;
-    const killed = this.jobs.fence(
-      leaseLostMessage(silentMs, reg),
-      leaseKillGraceMs(reg, this.rt.killGraceMs ?? 5000),
-    );
-    if (killed === 0) return;
-    this.log.error(
-      "lost contact with the control plane: killing jobs so they cannot run twice (self-fencing)",
-      {
-        silentSeconds: Math.round(silentMs / 100) / 10,
-        leaseTtlSeconds: reg.leaseTtlSeconds,
-        killedJobs: killed,
-        report: "failed, reason LeaseLost, once the control plane answers again",
-      },
-    );
+    if (!this.reg || !this.jobs || this.mode === "finished") return;
+    fenceJobs(this.jobs, this.reg, silentMs, this.rt.killGraceMs ?? 5000, this.log);
   }
 
   private onChannelMessage(msg: ChannelMessage): void {

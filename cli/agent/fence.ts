@@ -7,6 +7,8 @@
 // Time is measured on the monotonic clock from the moment the last successful heartbeat was *sent* (the
 // control plane saw it no earlier), so a frozen agent notices on the first timer tick after it thaws.
 
+import type { Logger } from "../lib/log.ts";
+import type { JobManager } from "./jobs.ts";
 import type { WatchdogOptions } from "./watchdog.ts";
 
 export interface LeaseTerms {
@@ -50,6 +52,24 @@ export function jobWatchdog(terms: LeaseTerms, killGraceMs: number): WatchdogOpt
 export function leaseLostMessage(silentMs: number, terms: LeaseTerms): string {
   const silent = Math.round(silentMs / 100) / 10;
   return `killed: the agent lost contact with the control plane for ${silent} s (lease TTL ${terms.leaseTtlSeconds} s), so the job may already run elsewhere`;
+}
+
+/** Kills every job of an agent that lost contact; they are reported LeaseLost once it is back. */
+export function fenceJobs(
+  jobs: Pick<JobManager, "fence">,
+  terms: LeaseTerms,
+  silentMs: number,
+  killGraceMs: number,
+  log: Logger,
+): void {
+  const killed = jobs.fence(leaseLostMessage(silentMs, terms), leaseKillGraceMs(terms, killGraceMs));
+  if (killed === 0) return;
+  log.error("lost contact with the control plane: killing jobs so they cannot run twice (self-fencing)", {
+    silentSeconds: Math.round(silentMs / 100) / 10,
+    leaseTtlSeconds: terms.leaseTtlSeconds,
+    killedJobs: killed,
+    report: "failed, reason LeaseLost, once the control plane answers again",
+  });
 }
 
 export interface LeaseFenceOptions {

@@ -1,44 +1,10 @@
-// Heartbeats: one exchange (running jobs + pending updates out; assignments, cancels, drain, refusals in)
-// and the pacing of exchanges: one every interval, plus one soon after a change (a job ended, work arrived, updates
+// Heartbeat pacing: one every interval, plus one soon after a change (a job ended, work arrived, updates
 // piled up) so the control plane learns about freed GPUs even when the live channel is down. Kicks are
-// coalesced: never more than one heartbeat in flight, and at least `minGapMs` between two.
-
-import type { ControlPlaneClient } from "./client.ts";
-import type { JobManager } from "./jobs.ts";
-import type { HeartbeatRequest, HeartbeatResponse, Registration } from "./protocol.ts";
-import type { UpdateQueue } from "./updates.ts";
+// coalesced: never more than one heartbeat in flight, and at least `minGapMs` between two. The exchange
+// itself (live channel or HTTP) is in channel-heartbeat.ts.
 
 /** Updates per heartbeat; when a batch is full, the next heartbeat follows right away. */
 export const MAX_BATCH = 256;
-
-export type HeartbeatOutcome =
-  | { ok: true; response: HeartbeatResponse; batchFull: boolean }
-  | { ok: false; error: unknown };
-
-/**
- * Sends one heartbeat carrying every pending update the queue can batch. The batch is settled with the
- * answer's refusals (the queue tells the agent which jobs to kill) or, on failure, put back for later.
- */
-export async function exchangeHeartbeat(
-  client: ControlPlaneClient,
-  reg: Registration,
-  epoch: number,
-  jobs: JobManager,
-  queue: UpdateQueue,
-  signal: AbortSignal,
-): Promise<HeartbeatOutcome> {
-  const batch = queue.takeBatch(MAX_BATCH);
-  const body: HeartbeatRequest = { running: jobs.running(epoch) };
-  if (batch.length > 0) body.updates = batch.map((e) => e.update);
-  try {
-    const response = await client.heartbeat(reg, body, signal);
-    queue.settleBatch(batch, response.rejected);
-    return { ok: true, response, batchFull: batch.length >= MAX_BATCH };
-  } catch (error) {
-    queue.releaseBatch(batch);
-    return { ok: false, error };
-  }
-}
 
 export interface HeartbeatPacerOptions {
   intervalMs: number;

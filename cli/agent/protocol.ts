@@ -69,10 +69,25 @@ export interface HeartbeatResponse {
   rejected: { jobId: string; code: string }[];
 }
 
+/** A heartbeat sent over the live channel: the HTTP heartbeat's body plus `type` and a reply `id`. */
+export interface ChannelHeartbeatFrame extends HeartbeatRequest {
+  type: "heartbeat";
+  /** 1–64 characters, unique per heartbeat of a connection; the reply carries it back. */
+  id: string;
+}
+
+/** The control plane's one reply to a channel heartbeat (`id` is null when it could not read the frame). */
+export type ChannelHeartbeatReply =
+  | { id: string | null; ok: true; response: HeartbeatResponse }
+  | { id: string | null; ok: false; status: number; code: string; detail: string };
+
 export type ChannelMessage =
   | { type: "assignments"; assignments: unknown[] }
   | { type: "cancel"; jobIds: string[] }
-  | { type: "drain" };
+  | { type: "drain" }
+  | { type: "heartbeat"; reply: ChannelHeartbeatReply }
+  /** The shard's greeting once it accepted the socket, naming the worker it bound the socket to. */
+  | { type: "hello"; workerId: string | null };
 
 export class ProtocolError extends Error {
   constructor(message: string) {
@@ -197,7 +212,25 @@ export function parseChannelMessage(text: string): ChannelMessage | null {
       };
     case "drain":
       return { type: "drain" };
+    case "heartbeat":
+      return { type: "heartbeat", reply: parseChannelHeartbeatReply(msg) };
+    case "hello":
+      return { type: "hello", workerId: typeof msg.workerId === "string" ? msg.workerId : null };
     default:
       return null;
   }
+}
+
+function parseChannelHeartbeatReply(msg: Record<string, unknown>): ChannelHeartbeatReply {
+  const id = typeof msg.id === "string" && msg.id !== "" ? msg.id : null;
+  if (msg.ok === true) return { id, ok: true, response: parseHeartbeatResponse(msg) };
+  // A reply that is neither a success nor a well-formed refusal counts as a server-side failure.
+  const status = typeof msg.status === "number" && Number.isInteger(msg.status) ? msg.status : 502;
+  return {
+    id,
+    ok: false,
+    status: msg.ok === false ? status : 502,
+    code: typeof msg.code === "string" ? msg.code : "BadReply",
+    detail: typeof msg.detail === "string" ? msg.detail : "malformed heartbeat reply",
+  };
 }

@@ -28,6 +28,10 @@ export interface AgentRuntime {
   channelBackoff?: BackoffOptions;
   /** Default true. */
   liveChannel?: boolean;
+  /** Send heartbeats over the live channel while it is connected (HTTP otherwise). Default true. */
+  channelHeartbeats?: boolean;
+  /** How long a channel heartbeat waits for its reply before HTTP. Default min(10 s, interval / 2). */
+  channelHeartbeatTimeoutMs?: number;
   hooks?: {
     onRegistered?(reg: Registration): void;
     onJobStarted?(a: Assignment): void;

@@ -97,19 +97,28 @@ export class UpdateQueue {
    * skipped whole, so a job's updates never overtake each other. Bounded by count and by log-tail bytes.
    */
   takeBatch(maxUpdates = 256, maxBytes = 4 * 1024 * 1024): QueuedUpdate[] {
+    return this.take(maxUpdates, maxBytes).entries;
+  }
+
+  /**
+   * takeBatch, also telling whether it stopped at a limit with updates left behind (`more`): the next
+   * heartbeat should then follow at once. The byte count is an estimate (string lengths, not JSON bytes).
+   */
+  take(maxUpdates: number, maxBytes: number): { entries: QueuedUpdate[]; more: boolean } {
     const batch: QueuedUpdate[] = [];
     let bytes = 0;
     for (const list of this.byJob.values()) {
       if (list[0]!.inFlight) continue;
       for (const entry of list) {
         const size = 200 + (entry.update.logTail?.length ?? 0) + (entry.update.message?.length ?? 0);
-        if (batch.length > 0 && (batch.length >= maxUpdates || bytes + size > maxBytes)) return batch;
+        if (batch.length > 0 && (batch.length >= maxUpdates || bytes + size > maxBytes))
+          return { entries: batch, more: true };
         entry.inFlight = true;
         batch.push(entry);
         bytes += size;
       }
     }
-    return batch;
+    return { entries: batch, more: false };
   }
 
   /** The heartbeat carrying `batch` succeeded: everything not in `rejected` is acknowledged. */

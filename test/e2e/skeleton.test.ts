@@ -29,7 +29,7 @@ describe("walking skeleton, end to end", () => {
 
   it("submits to a real agent, records history in Postgres, survives a restart", async () => {
     const b = await bootstrap(s);
-    agent = startAgent(s, b.joinToken, "fake:2xH100");
+    agent = startAgent(s, b.joinToken, "fake:2xH100", ["--log-level", "debug"]);
     await waitFor(
       async () => {
         const w = await must<{ items: { state: string }[] }>(s, "GET", "/v1/workers", s.admin);
@@ -56,6 +56,19 @@ describe("walking skeleton, end to end", () => {
     expect(logs.tail.trim().split("\n")[1]).toBe(String((ok.gpuIndices as number[])[0]));
     const bad = await waitForState(s, b.key, fails.id, ["succeeded", "failed"]);
     expect(bad).toMatchObject({ state: "failed", exitCode: 3 });
+    // Once the live channel is up the agent heartbeats over it, and the Worker answers those frames like
+    // the HTTP heartbeat route (a failed answer would make the agent fall back to HTTP and log so).
+    const beats = () =>
+      (agent?.output() ?? "")
+        .split("\n")
+        .filter((l) => l.includes('"msg":"heartbeat delivered"'))
+        .map((l) => JSON.parse(l) as { via: string });
+    await waitFor(
+      async () => beats().filter((d) => d.via === "channel").length >= 2,
+      10_000,
+      "channel beats",
+    );
+    expect(agent.output()).not.toMatch(/refused a heartbeat on the live channel|stopped answering/);
 
     // Both jobs and every transition are in Postgres (queried directly) within 2 s.
     const ended = Date.now();

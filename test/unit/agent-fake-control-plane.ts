@@ -1,6 +1,8 @@
 // A small in-process stand-in for the control plane's worker API (HTTP + WebSocket), for unit tests of
 // the agent's protocol handling. It records every request and lets each test script the answers. It is
-// not the real server: the lead's integration tests run the agent against that.
+// not the real server: the lead's integration tests run the agent against that. Heartbeats arrive over
+// HTTP or as live-channel frames ({"type":"heartbeat","id",...} answered by one reply with the same id);
+// both are handled alike and recorded in `heartbeats` with the path they took.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { type WebSocket, WebSocketServer } from "ws";
@@ -17,9 +19,37 @@ export interface StatusRecord {
   workerId: string;
   jobId: string;
   via: "status" | "heartbeat";
+  /** For updates that came in a heartbeat: which path it took. */
+  transport?: HeartbeatPath;
   body: Record<string, unknown>;
   at: number;
 }
+
+export type HeartbeatPath = "http" | "channel";
+
+export interface HeartbeatRecord {
+  workerId: string;
+  via: HeartbeatPath;
+  /** The heartbeat body (for channel frames without `type` and `id`). */
+  body: Record<string, unknown>;
+  /** Channel frames: the frame's id and size in bytes. */
+  id?: string;
+  bytes?: number;
+  /** The status answered (200 = applied), or what a script did instead of answering. */
+  outcome: number | "ignored" | "unanswered" | "closed";
+  at: number;
+}
+
+/**
+ * What a test's onChannelHeartbeat may do with a channel heartbeat instead of the default handling:
+ * "ignore" it (not applied, never answered, as a control plane that predates channel heartbeats),
+ * apply it but send "noreply", "close" the socket without applying or answering, or answer with a Reply
+ * (status >= 400 becomes ok:false with the problem's code and detail).
+ */
+export type ChannelScript = Reply | "ignore" | "noreply" | "close";
+
+/** The largest frame the control plane reads (1 MiB). */
+export const MAX_FRAME_BYTES = 1024 * 1024;
 
 export interface Reply {
   status: number;
@@ -38,6 +68,13 @@ export class FakeControlPlane {
   readonly workers = new Map<string, { token: string; registration: Record<string, unknown> }>();
   readonly sockets = new Map<string, Set<WebSocket>>();
   readonly wsAuth: (string | undefined)[] = [];
+  readonly heartbeats: HeartbeatRecord[] = [];
+  /** Every text frame an agent sent on the live channel, in bytes. */
+  readonly frameBytes: number[] = [];
+  /** False: heartbeat frames are ignored (a control plane from before channel heartbeats). */
+  channelHeartbeats = true;
+  /** True: live-channel connections are refused (503), as when the channel path is down. */
+  refuseChannels = false;
   /** Delivered with (and cleared by) the next heartbeat of that worker. */
   readonly nextHeartbeat = new Map<
     string,
@@ -48,6 +85,10 @@ export class FakeControlPlane {
   onStatus: Handler<[workerId: string, jobId: string, body: Record<string, unknown>]> | undefined;
   onHeartbeat: Handler<[workerId: string, body: Record<string, unknown>]> | undefined;
   onRegister: Handler<[body: Record<string, unknown>]> | undefined;
+  /** Channel heartbeats only, checked before onHeartbeat; undefined for the default behaviour. */
+  onChannelHeartbeat:
+    | ((workerId: string, frame: Record<string, unknown>) => ChannelScript | undefined)
+    | undefined;
   private nextId = 1;
   private server: Server | undefined;
   private wss: WebSocketServer | undefined;
@@ -60,16 +101,24 @@ export class FakeControlPlane {
       const m = /^\/v1\/workers\/([^/]+)\/connect$/.exec(req.url ?? "");
       const worker = m ? this.workers.get(decodeURIComponent(m[1]!)) : undefined;
       this.wsAuth.push(req.headers.authorization);
+      if (this.refuseChannels) {
+        socket.end("HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n");
+        return;
+      }
       if (!m || !worker || req.headers.authorization !== `Bearer ${worker.token}`) {
         socket.end("HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n");
         return;
       }
+      const token = worker.token;
       this.wss!.handleUpgrade(req, socket, head, (ws) => {
         const id = decodeURIComponent(m[1]!);
         const set = this.sockets.get(id) ?? new Set();
         set.add(ws);
         this.sockets.set(id, set);
         ws.on("close", () => set.delete(ws));
+        ws.on("message", (data, isBinary) => {
+          if (!isBinary) this.onFrame(ws, id, token, Buffer.from(data as Buffer));
+        });
       });
     });
     await new Promise<void>((r) => this.server!.listen(port, "127.0.0.1", () => r()));
@@ -96,6 +145,11 @@ export class FakeControlPlane {
     return (this.sockets.get(workerId)?.size ?? 0) > 0;
   }
 
+  /** Drops the worker's live-channel connections (the agent reconnects unless refuseChannels). */
+  disconnect(workerId: string): void {
+    for (const ws of this.sockets.get(workerId) ?? []) ws.terminate();
+  }
+
   /** Forgets a worker: its token stops working (heartbeat → 404). */
   forget(workerId: string): void {
     this.workers.delete(workerId);
@@ -104,6 +158,10 @@ export class FakeControlPlane {
 
   requestsTo(suffix: string): Recorded[] {
     return this.requests.filter((r) => r.path.endsWith(suffix));
+  }
+
+  heartbeatsVia(via: HeartbeatPath): HeartbeatRecord[] {
+    return this.heartbeats.filter((h) => h.via === via);
   }
 
   statusesOf(jobId: string): StatusRecord[] {
@@ -149,22 +207,9 @@ export class FakeControlPlane {
     if (auth !== `Bearer ${worker.token}`)
       return problem(401, "Unauthorized", "bad worker token", "InvalidToken");
     if (m[2] === "heartbeat") {
-      const custom = this.onHeartbeat?.(workerId, body);
-      if (custom) return custom;
-      for (const u of (body.updates as Record<string, unknown>[] | undefined) ?? []) {
-        this.statuses.push({ workerId, jobId: String(u.jobId), via: "heartbeat", body: u, at: Date.now() });
-      }
-      const next = this.nextHeartbeat.get(workerId) ?? {};
-      this.nextHeartbeat.delete(workerId);
-      return {
-        status: 200,
-        body: {
-          assignments: next.assignments ?? [],
-          cancel: next.cancel ?? [],
-          drain: this.drain,
-          rejected: next.rejected ?? [],
-        },
-      };
+      const reply = this.heartbeat(workerId, body, "http");
+      this.heartbeats.push({ workerId, via: "http", body, outcome: reply.status, at: Date.now() });
+      return reply;
     }
     if (m[3] !== undefined) {
       const jobId = decodeURIComponent(m[3]);
@@ -175,6 +220,83 @@ export class FakeControlPlane {
     }
     if (m[2] === "deregister") this.workers.delete(workerId);
     return { status: 200, body: {} };
+  }
+
+  /** A heartbeat, whichever way it came: applies its updates and answers like the real control plane. */
+  private heartbeat(workerId: string, body: Record<string, unknown>, via: HeartbeatPath): Reply {
+    const custom = this.onHeartbeat?.(workerId, body);
+    if (custom) return custom;
+    for (const u of (body.updates as Record<string, unknown>[] | undefined) ?? []) {
+      const jobId = String(u.jobId);
+      this.statuses.push({ workerId, jobId, via: "heartbeat", transport: via, body: u, at: Date.now() });
+    }
+    const next = this.nextHeartbeat.get(workerId) ?? {};
+    this.nextHeartbeat.delete(workerId);
+    return {
+      status: 200,
+      body: {
+        assignments: next.assignments ?? [],
+        cancel: next.cancel ?? [],
+        drain: this.drain,
+        rejected: next.rejected ?? [],
+      },
+    };
+  }
+
+  /** A text frame from an agent: heartbeats get exactly one reply (unless a script says otherwise). */
+  private onFrame(ws: WebSocket, workerId: string, token: string, data: Buffer): void {
+    this.frameBytes.push(data.length);
+    if (!this.channelHeartbeats) return;
+    const answer = (id: string | null, reply: Reply) => {
+      const b = (reply.body ?? {}) as Record<string, unknown>;
+      const out =
+        reply.status < 400
+          ? { type: "heartbeat", id, ok: true, ...b }
+          : { type: "heartbeat", id, ok: false, status: reply.status, code: b.code, detail: b.detail };
+      ws.send(JSON.stringify(out));
+    };
+    let frame: Record<string, unknown>;
+    try {
+      frame = JSON.parse(data.toString("utf8")) as Record<string, unknown>;
+    } catch {
+      answer(null, problem(400, "Bad Request", "the frame is not JSON", "MalformedJson"));
+      return;
+    }
+    if (frame.type !== "heartbeat") return;
+    const id = typeof frame.id === "string" ? frame.id : null;
+    const { type: _type, id: _id, ...body } = frame;
+    const record = (outcome: HeartbeatRecord["outcome"]) =>
+      this.heartbeats.push({
+        workerId,
+        via: "channel",
+        body,
+        ...(id !== null ? { id } : {}),
+        bytes: data.length,
+        outcome,
+        at: Date.now(),
+      });
+    if (data.length > MAX_FRAME_BYTES) {
+      record(413);
+      answer(id, problem(413, "Payload Too Large", `frame of ${data.length} bytes`, "PayloadTooLarge"));
+      return;
+    }
+    const worker = this.workers.get(workerId);
+    const gone = !worker
+      ? problem(404, "Not Found", `worker ${workerId} not found`, "NotFound")
+      : worker.token !== token
+        ? problem(401, "Unauthorized", "bad worker token", "Unauthorized")
+        : undefined;
+    const script = gone ?? this.onChannelHeartbeat?.(workerId, frame);
+    if (script === "ignore") return void record("ignored");
+    if (script === "close") {
+      record("closed");
+      ws.terminate();
+      return;
+    }
+    const reply =
+      script === undefined || script === "noreply" ? this.heartbeat(workerId, body, "channel") : script;
+    record(script === "noreply" ? "unanswered" : reply.status);
+    if (script !== "noreply") answer(id, reply);
   }
 }
 

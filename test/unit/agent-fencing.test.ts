@@ -5,12 +5,12 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { type AgentHandle, runAgent } from "../../cli/agent/agent.ts";
+import type { AgentHandle } from "../../cli/agent/agent.ts";
 import { fenceAfterMs } from "../../cli/agent/fence.ts";
 import { groupAlive, processState } from "../../cli/agent/proctree.ts";
 import { watchdogTools } from "../../cli/agent/watchdog.ts";
-import { createLogger } from "../../cli/lib/log.ts";
 import { assignment, FakeControlPlane, problem, until } from "./agent-fake-control-plane.ts";
+import { startTestAgent } from "./agent-harness.ts";
 
 let cp: FakeControlPlane;
 let agents: AgentHandle[];
@@ -31,29 +31,8 @@ afterEach(async () => {
 });
 
 function startAgent() {
-  const lines: string[] = [];
-  const handle = runAgent(
-    {
-      url: cp.url,
-      joinToken: cp.joinToken,
-      gpus: "fake:2xH100",
-      hostname: "fence-host",
-      labels: {},
-      drainTimeoutSeconds: 600,
-      logLevel: "debug",
-    },
-    {
-      logger: createLogger({ level: "debug", write: (l) => lines.push(l) }),
-      killGraceMs: 300,
-      registerBackoff: { initialMs: 20, maxMs: 100 },
-      updateBackoff: { initialMs: 20, maxMs: 100 },
-      minHeartbeatGapMs: 20,
-      liveChannel: false,
-    },
-  );
-  agents.push(handle);
-  const logs = () => lines.map((l) => JSON.parse(l) as Record<string, unknown>);
-  return { handle, logs };
+  // No live channel: the tests cut heartbeats by refusing them over HTTP.
+  return startTestAgent(cp, agents, { gpus: "fake:2xH100", hostname: "fence-host" }, { liveChannel: false });
 }
 
 const alive = (pid: number) => {

@@ -4,10 +4,10 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { type AgentHandle, type AgentRuntime, runAgent } from "../../cli/agent/agent.ts";
+import type { AgentHandle, AgentRuntime } from "../../cli/agent/agent.ts";
 import type { AgentOptions } from "../../cli/agent/options.ts";
-import { createLogger } from "../../cli/lib/log.ts";
 import { assignment, FakeControlPlane, problem, until } from "./agent-fake-control-plane.ts";
+import { startTestAgent } from "./agent-harness.ts";
 
 let cp: FakeControlPlane;
 let agents: AgentHandle[];
@@ -25,32 +25,7 @@ afterEach(async () => {
 });
 
 function startAgent(opts: Partial<AgentOptions> = {}, rt: AgentRuntime = {}) {
-  const lines: string[] = [];
-  const handle = runAgent(
-    {
-      url: cp.url,
-      joinToken: cp.joinToken,
-      gpus: "fake:4xH100",
-      hostname: "test-host",
-      labels: { zone: "a" },
-      drainTimeoutSeconds: 600,
-      logLevel: "debug",
-      ...opts,
-    },
-    {
-      logger: createLogger({ level: "debug", write: (l) => lines.push(l) }),
-      killGraceMs: 300,
-      registerBackoff: { initialMs: 20, maxMs: 100 },
-      updateBackoff: { initialMs: 20, maxMs: 100 },
-      channelBackoff: { initialMs: 20, maxMs: 100 },
-      minHeartbeatGapMs: 20,
-      flushTimeoutMs: 3000,
-      ...rt,
-    },
-  );
-  agents.push(handle);
-  const logs = () => lines.map((l) => JSON.parse(l) as Record<string, unknown>);
-  return { handle, lines, logs };
+  return startTestAgent(cp, agents, { labels: { zone: "a" }, ...opts }, rt);
 }
 
 async function registered(handle: AgentHandle, live = true): Promise<string> {
@@ -262,7 +237,7 @@ describe("refusals and outages", () => {
     // Acknowledged by the heartbeat: neither resent by status calls nor by later heartbeats.
     down = false;
     const count = cp.statuses.length;
-    await until(() => cp.requestsTo("/heartbeat").length >= 5, "more heartbeats");
+    await until(() => cp.heartbeats.length >= 5, "more heartbeats");
     expect(cp.statuses.length).toBe(count);
   });
 
@@ -347,8 +322,8 @@ describe("draining", () => {
     });
     await until(() => states("job-11").includes("running"), "job-11 running");
     cp.drain = true;
-    const drainedBy = cp.requestsTo("/heartbeat").length + 1;
-    await until(() => cp.requestsTo("/heartbeat").length > drainedBy, "drain seen");
+    const drainedBy = cp.heartbeats.length + 1;
+    await until(() => cp.heartbeats.length > drainedBy, "drain seen");
     cp.push(id, { type: "assignments", assignments: [assignment("job-12", ["true"])] });
     const result = await handle.done;
     expect(result).toMatchObject({ exitCode: 0, reason: "drained" });
