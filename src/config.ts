@@ -7,6 +7,7 @@ export interface ConfigVars {
   USAGE_HALF_LIFE_SECONDS?: string;
   SCHEDULE_DEBOUNCE_MS?: string;
   OUTBOX_FLUSH_MS?: string;
+  JOB_RETENTION_HOURS?: string;
 }
 
 export interface Config {
@@ -16,6 +17,8 @@ export interface Config {
   halfLifeSeconds: number;
   debounceMs: number;
   outboxFlushMs: number;
+  /** How long a finished job stays in its tenant's object (reads of older ones go to Postgres). */
+  retentionHours: number;
 }
 
 function positive(name: string, raw: string | undefined, dflt: number, integer = true): number {
@@ -40,6 +43,7 @@ export function config(env: ConfigVars): Config {
     env.USAGE_HALF_LIFE_SECONDS,
     env.SCHEDULE_DEBOUNCE_MS,
     env.OUTBOX_FLUSH_MS,
+    env.JOB_RETENTION_HOURS,
   ].join("|");
   if (cached?.key === key) return cached.config;
   const c: Config = {
@@ -49,6 +53,7 @@ export function config(env: ConfigVars): Config {
     halfLifeSeconds: positive("USAGE_HALF_LIFE_SECONDS", env.USAGE_HALF_LIFE_SECONDS, 3600, false),
     debounceMs: positive("SCHEDULE_DEBOUNCE_MS", env.SCHEDULE_DEBOUNCE_MS, 10),
     outboxFlushMs: positive("OUTBOX_FLUSH_MS", env.OUTBOX_FLUSH_MS, 100),
+    retentionHours: positive("JOB_RETENTION_HOURS", env.JOB_RETENTION_HOURS, 168, false),
   };
   cached = { key, config: c };
   return c;

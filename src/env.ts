@@ -24,6 +24,7 @@ export interface Env {
   SCHEDULE_DEBOUNCE_MS?: string;
   /** Delay before an outbox batch is flushed to Postgres, ms. */
   OUTBOX_FLUSH_MS?: string;
+  JOB_RETENTION_HOURS?: string;
   /** "0" turns off the per-request JSON access log (load tests). */
   LOG_REQUESTS?: string;
 }

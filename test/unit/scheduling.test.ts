@@ -169,6 +169,10 @@ describe("decayed usage", () => {
     expect(() => config({ USAGE_HALF_LIFE_SECONDS: "0" })).toThrow(/USAGE_HALF_LIFE_SECONDS/);
     expect(config({ USAGE_HALF_LIFE_SECONDS: "7200" }).halfLifeSeconds).toBe(7200);
     expect(config({}).halfLifeSeconds).toBe(3600);
+    expect(config({}).retentionHours).toBe(168);
+    expect(config({ JOB_RETENTION_HOURS: "0.5" }).retentionHours).toBe(0.5);
+    expect(() => config({ JOB_RETENTION_HOURS: "0" })).toThrow(/JOB_RETENTION_HOURS/);
+    expect(() => config({ JOB_RETENTION_HOURS: "a week" })).toThrow(/JOB_RETENTION_HOURS/);
   });
 });
 

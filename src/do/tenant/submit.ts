@@ -278,9 +278,13 @@ function checkDependencies(
   for (const d of deps) {
     const dep = ctx.jobs.get(d.job);
     if (!dep) {
-      return fail("ValidationFailed", `dependsOn names unknown job ${d.job}`, {
-        errors: [{ path: "dependsOn", message: `no job ${d.job} in this tenant` }],
-      });
+      // A finished job leaves the object after JOB_RETENTION_HOURS; it cannot be depended on after that.
+      const hours = ctx.cfg.retentionHours;
+      return fail(
+        "ValidationFailed",
+        `dependsOn names unknown job ${d.job} (jobs that finished more than ${hours} h ago cannot be depended on)`,
+        { errors: [{ path: "dependsOn", message: `no job ${d.job} in this tenant's live queue` }] },
+      );
     }
     if (!isTerminal(dep.state)) pending++;
     else if (d.condition === "succeeded" && dep.state !== "succeeded") {
