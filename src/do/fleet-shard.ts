@@ -153,6 +153,7 @@ export class FleetShard extends DurableObject<Env> {
       updates,
       (tenantId, items) => tenantStub(this.env, tenantId).applyWorkerUpdates(items),
     );
+    this.pusher.released(r.releases);
     void this.pushCapacity();
     return r;
   }
@@ -434,7 +435,7 @@ export class FleetShard extends DurableObject<Env> {
   private pusher = new CapacityPusher(
     this.ctx.storage.sql,
     () => this.store,
-    (r) => schedulerStub(this.env).updateCapacity(r),
+    (r, releases) => schedulerStub(this.env).updateCapacity(r, releases),
   );
 
   /** Tell the scheduler what changed; versions let it ignore reports older than what it already knows. */

@@ -4,10 +4,11 @@
 // commit the lease. A pass costs O(placements), whatever the backlog.
 import { DurableObject } from "cloudflare:workers";
 import { CapacityIndex, type WorkerCapacity } from "../domain/capacity.ts";
-import { type Placement, planPlacements, standing, type TenantDemand } from "../domain/fairshare.ts";
+import { competition, placementRates, readyByPriority, recentMarks } from "../domain/competition.ts";
+import { type Placement, planPlacements, type TenantDemand } from "../domain/fairshare.ts";
 import { emptyHistogram, type Histogram, observe } from "../domain/histogram.ts";
-import { priorityName } from "../domain/job.ts";
 import { borrowable, type CohortMember } from "../domain/quota.ts";
+import { applyRelease, pendingAfter, type Release } from "../domain/release.ts";
 import { config, type Env } from "../env.ts";
 import { AlarmPlanner } from "../lib/alarm.ts";
 import { all, Meta, migrate } from "../lib/sql.ts";
@@ -23,6 +24,8 @@ const SCHEMA = [
 /** Placements committed per round; a pass keeps going while rounds fill up. */
 const ROUND = 256;
 const RESYNC_MS = 5 * 60 * 1000;
+
+const MAX_PENDING_RELEASES = 1000;
 
 export type CapacityReport =
   | (WorkerCapacity & { removed: false })
@@ -56,6 +59,8 @@ export class Scheduler extends DurableObject<Env> {
   private claiming = new Set<string>();
   private deferred = new Map<string, DemandSummary>();
   private minRev = new Map<string, number>();
+  /** Releases newer than the tenant's summary, replayed onto a summary older than them (domain/release.ts). */
+  private releases = new Map<string, Release[]>();
   /** Recent placements (time, GPU type key), for the estimated start times explain gives. */
   private recent: { at: number; typeKey: string }[] = [];
   readonly stats: SchedulerStats = {
@@ -108,13 +113,33 @@ export class Scheduler extends DurableObject<Env> {
       s.rev,
       JSON.stringify(s),
     );
+    const pending = pendingAfter(this.releases.get(s.tenantId) ?? [], s.rev);
+    if (pending.length > 0) this.releases.set(s.tenantId, pending);
+    else this.releases.delete(s.tenantId);
+    for (const r of pending) applyRelease(s, r);
     if (s.shapes.some((x) => x.count > 0)) await this.kick();
   }
 
-  async updateCapacity(reports: CapacityReport[]): Promise<void> {
+  /**
+   * Capacity from a fleet shard, with the GPUs tenants gave back to free it (applied first, so the pass
+   * this capacity starts does not count them against their tenants any more).
+   */
+  async updateCapacity(reports: CapacityReport[], releases: Release[] = []): Promise<void> {
+    for (const r of releases) this.noteRelease(r);
     let grew = false;
     for (const r of reports) grew = this.applyCapacity(r) || grew;
     if (grew) await this.kick();
+  }
+
+  private noteRelease(r: Release): void {
+    const d = this.demand.get(r.tenantId);
+    if (d && d.rev >= r.rev) return; // the summary already counts it
+    const list = this.releases.get(r.tenantId) ?? [];
+    // Bounded: summaries that stop coming (they are the truth) must not let this grow without end.
+    if (list.length >= MAX_PENDING_RELEASES) list.shift();
+    list.push(r);
+    this.releases.set(r.tenantId, list);
+    if (d) applyRelease(d, r);
   }
 
   /** Returns true when schedulable capacity may have grown. */
@@ -167,42 +192,13 @@ export class Scheduler extends DurableObject<Env> {
       borrowable: borrowableByBucket,
       workers: this.capacity.size,
       ratePerMinute: this.rates(),
-      competition: this.competition(tenantId, typeKey),
+      competition: competition(this.demand.values(), tenantId, typeKey),
     };
   }
 
-  /**
-   * Other tenants ahead of this one for GPUs of `typeKey`: those with ready jobs that could use them and a
-   * better fair-share standing. Counts only; other tenants' names never leave the scheduler.
-   */
-  private competition(tenantId: string, typeKey: string): { tenantsAhead: number; jobsAhead: number } {
-    const me = this.demand.get(tenantId);
-    const mine = me ? standing(me) : 0;
-    let tenantsAhead = 0;
-    let jobsAhead = 0;
-    for (const d of this.demand.values()) {
-      if (d.tenantId === tenantId || standing(d) >= mine) continue;
-      const n = d.shapes
-        .filter((x) => typeKey === "*" || x.typeKey === "*" || x.typeKey === typeKey)
-        .reduce((a, x) => a + x.count, 0);
-      if (n > 0) {
-        tenantsAhead++;
-        jobsAhead += n;
-      }
-    }
-    return { tenantsAhead, jobsAhead };
-  }
-
-  /** Placements per minute by GPU type over the last ten minutes (at least one minute of history). */
   private rates(now = Date.now()): Record<string, number> {
-    const window = 10 * 60_000;
-    this.recent = this.recent.filter((r) => r.at > now - window).slice(-20_000);
-    if (this.recent.length === 0) return {};
-    const span = Math.max(60_000, now - this.recent[0]!.at);
-    const out: Record<string, number> = {};
-    for (const r of this.recent) out[r.typeKey] = (out[r.typeKey] ?? 0) + 1;
-    for (const k of Object.keys(out)) out[k] = (out[k]! * 60_000) / span;
-    return out;
+    this.recent = recentMarks(this.recent, now);
+    return placementRates(this.recent, now);
   }
 
   async getStats() {
@@ -415,12 +411,6 @@ export class Scheduler extends DurableObject<Env> {
     d.usage.byType[p.block.typeKey] = Math.max(0, (d.usage.byType[p.block.typeKey] ?? 0) - p.gpus);
     d.usage.jobs = Math.max(0, d.usage.jobs - 1);
   }
-}
-
-function readyByPriority(d: DemandSummary): Record<string, number> {
-  const out: Record<string, number> = { low: 0, normal: 0, high: 0 };
-  for (const s of d.shapes) out[priorityName(s.priority)] = (out[priorityName(s.priority)] ?? 0) + s.count;
-  return out;
 }
 
 function group<T>(items: T[], key: (t: T) => string): Map<string, T[]> {

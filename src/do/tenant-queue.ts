@@ -3,6 +3,8 @@
 import { DurableObject } from "cloudflare:workers";
 import { emptyHistogram, observe } from "../domain/histogram.ts";
 import { priorityName } from "../domain/job.ts";
+import { emptyUsage } from "../domain/quota.ts";
+import { type Release, released } from "../domain/release.ts";
 import { config, type Env } from "../env.ts";
 import { fail, type Result } from "../errors.ts";
 import { AlarmPlanner } from "../lib/alarm.ts";
@@ -323,10 +325,25 @@ export class TenantQueue extends DurableObject<Env> {
     await this.afterWrite();
   }
 
-  async applyWorkerUpdates(updates: WorkerUpdate[]): Promise<UpdateResult[]> {
-    const r = applyUpdates(this.tc, updates);
+  /**
+   * Reports forwarded by a fleet shard. `release` (GPUs these reports gave back, at the demand revision
+   * after them) rides on the shard's capacity push, so the scheduler never sees the GPUs free while they
+   * still count against this tenant (src/domain/release.ts).
+   */
+  async applyWorkerUpdates(
+    updates: WorkerUpdate[],
+  ): Promise<{ results: UpdateResult[]; release: Release | null }> {
+    const ledger = this.tc.ledger;
+    ledger.takeGivenBack(); // whatever other paths gave back is not this call's (their summaries follow)
+    const results = applyUpdates(this.tc, updates); // synchronous: nothing else runs in between
+    const release = released(
+      this.tc.tenantId,
+      this.tc.meta.num("demand_rev"),
+      ledger.takeGivenBack(),
+      emptyUsage(),
+    );
     await this.afterWrite();
-    return r;
+    return { results, release };
   }
 
   async leasesLost(items: { jobId: string; lease: number; reason: LostReason }[]): Promise<number> {

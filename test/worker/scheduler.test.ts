@@ -87,7 +87,9 @@ describe("scheduler", () => {
         held.set(w.workerId, a);
         placements++;
       }
-      await new Promise((r) => setTimeout(r, 40));
+      // Each job's hold time is this pause plus a few sequential calls: a longer pause keeps the calls'
+      // jitter (large when the machine is busy) a small part of the GPU-time being compared.
+      await new Promise((r) => setTimeout(r, 100));
     }
     for (const [wid, a] of held) await complete(workers.find((w) => w.workerId === wid)!, a);
     await flushTenant(light.id);

@@ -1,5 +1,6 @@
 // Worker reports (heartbeat batches and single status calls), fenced twice: the fleet checks the lease it
 // holds for the job, and the tenant's object checks the job's current lease before any transition.
+import type { Release } from "../../domain/release.ts";
 import type { WorkerUpdate } from "../tenant/leases.ts";
 import type { FleetStore, LeaseRow } from "./store.ts";
 
@@ -22,13 +23,23 @@ export interface Rejection {
 export type ApplyToTenant = (
   tenantId: string,
   updates: WorkerUpdate[],
-) => Promise<
-  { jobId: string; ok: boolean; code?: string; message?: string; state?: string; released: boolean }[]
->;
+) => Promise<{
+  results: {
+    jobId: string;
+    ok: boolean;
+    code?: string;
+    message?: string;
+    state?: string;
+    released: boolean;
+  }[];
+  /** GPUs the tenant gave back, for the scheduler along with the capacity freed here. */
+  release: Release | null;
+}>;
 
 /**
  * Forward each update to its tenant (one call per tenant for the whole batch), then free the GPUs of every
- * lease the tenant says is over. Returns the refused updates; everything else is acknowledged.
+ * lease the tenant says is over. Returns the refused updates (everything else is acknowledged) and what the
+ * tenants gave back, which the capacity push carries to the scheduler.
  */
 export async function applyReports(
   store: FleetStore,
@@ -37,7 +48,8 @@ export async function applyReports(
   workerId: string,
   updates: AgentUpdate[],
   toTenant: ApplyToTenant,
-): Promise<{ rejected: Rejection[]; accepted: string[] }> {
+): Promise<{ rejected: Rejection[]; accepted: string[]; releases: Release[] }> {
+  const releases: Release[] = [];
   const rejected: Rejection[] = [];
   const accepted: string[] = [];
   const byTenant = new Map<string, { u: AgentUpdate; l: LeaseRow }[]>();
@@ -69,10 +81,11 @@ export async function applyReports(
   }
   await Promise.all(
     [...byTenant].map(async ([tenantId, group]) => {
-      const results = await toTenant(
+      const { results, release } = await toTenant(
         tenantId,
         group.map(({ u }) => ({ ...u, workerId })),
       );
+      if (release) releases.push(release);
       const now = Date.now();
       storage.transactionSync(() => {
         results.forEach((r, i) => {
@@ -99,5 +112,5 @@ export async function applyReports(
       });
     }),
   );
-  return { rejected, accepted };
+  return { rejected, accepted, releases };
 }

@@ -2,7 +2,7 @@
 // allocations) and its decayed usage (tenant and per user). Changed only from inside the job store's
 // transition, so taking and giving back quota is always in the same transaction as the state change.
 import { averageGpus, type DecayedUsage, rollForward, withRate } from "../../domain/decay.ts";
-import type { QuotaUsage } from "../../domain/quota.ts";
+import { emptyUsage, type QuotaUsage } from "../../domain/quota.ts";
 import { all, type Meta } from "../../lib/sql.ts";
 
 export interface AllocationRow {
@@ -21,6 +21,9 @@ export class Ledger {
     private halfLife: () => number,
   ) {}
 
+  /** GPUs given back since takeGivenBack() was last called: the release hint's content. */
+  private given: QuotaUsage = emptyUsage();
+
   take(typeKey: string, typeName: string, gpus: number): void {
     this.sql.exec(
       `INSERT INTO holdings (type_key, type_name, gpus, jobs) VALUES (?, ?, ?, 1)
@@ -34,6 +37,15 @@ export class Ledger {
   give(typeKey: string, gpus: number): void {
     this.sql.exec("UPDATE holdings SET gpus = gpus - ?, jobs = jobs - 1 WHERE type_key = ?", gpus, typeKey);
     this.sql.exec("DELETE FROM holdings WHERE gpus <= 0 AND jobs <= 0");
+    this.given.byType[typeKey] = (this.given.byType[typeKey] ?? 0) + gpus;
+    this.given.jobs++;
+  }
+
+  /** GPUs given back since the last call (in memory; bracket synchronous work with two calls). */
+  takeGivenBack(): QuotaUsage {
+    const g = this.given;
+    this.given = emptyUsage();
+    return g;
   }
 
   /** Quota usage: jobs' holdings plus manual allocations, by GPU type key. */
