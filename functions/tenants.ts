@@ -8,7 +8,7 @@ import { makeToken, newId, sha256Hex } from "../src/domain/ids.ts";
 import { GantryError } from "../src/errors.ts";
 import { pushCatalog } from "../src/lib/catalog-push.ts";
 import { type Q, withDb } from "../src/lib/pg.ts";
-import { actorOf, allow } from "./gateway.ts";
+import { actorOf, allow, knownTenants } from "./gateway.ts";
 import type { HonoEnv } from "./hono-env.ts";
 import { body, errorsWith, IdParam, json, TenantId } from "./schemas.ts";
 import { validationHook } from "./validation.ts";
@@ -121,6 +121,7 @@ tenantsApp.openapi(
       await pushCatalog(c.env, created.id, db);
       return created;
     });
+    knownTenants.add(row.id);
     c.header("location", `/v1/tenants/${row.id}`);
     return c.json(tenantView(row), 201);
   },

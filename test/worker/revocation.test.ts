@@ -1,12 +1,12 @@
 // Revocation with a warm cache: the gateway caches credentials per isolate for AUTH_CACHE_MS, so a revoked
 // key must stop working everywhere within 5 s (submissions at once: the tenant's object re-checks the key).
 // And keys are stored only as SHA-256 digests, in Postgres and in the objects' caches.
-import { runInDurableObject } from "cloudflare:test";
+import { listDurableObjectIds, runInDurableObject } from "cloudflare:test";
 import { sql } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
 import { AUTH_CACHE_MS, clearAuthCache } from "../../functions/gateway.ts";
 import type { TenantQueue } from "../../src/do/tenant-queue.ts";
-import { sha256Hex } from "../../src/domain/ids.ts";
+import { makeToken, sha256Hex } from "../../src/domain/ids.ts";
 import { withDb } from "../../src/lib/pg.ts";
 import {
   ADMIN,
@@ -15,6 +15,7 @@ import {
   createPool,
   createTenant,
   env,
+  expectProblem,
   registerWorker,
   submit,
 } from "./helpers.ts";
@@ -192,5 +193,33 @@ describe("keys at rest", () => {
     // The listing never returns a key, only its prefix.
     const listed = await api("GET", `/v1/tenants/${t.id}/keys`, { token: ADMIN });
     for (const s of secrets) expect(listed.text).not.toContain(s.slice(0, 16));
+  });
+});
+
+describe("forged tenant tokens", () => {
+  it("a token naming a tenant nobody created is refused before its object exists; real keys still work", async () => {
+    const t = await createTenant();
+    clearAuthCache(); // as in a fresh isolate: no tenant known yet
+    expect((await api("GET", "/v1/queue", { token: t.memberKey })).status).toBe(200);
+
+    const created = async (name: string) => {
+      const id = env.TENANT_QUEUE.idFromName(name).toString();
+      return (await listDurableObjectIds(env.TENANT_QUEUE)).some((x) => x.toString() === id);
+    };
+    const owners = Array.from({ length: 5 }, (_, i) => `ghost-${Date.now().toString(36)}-${i}`);
+    for (const owner of owners) {
+      const r = await api("GET", "/v1/queue", { token: makeToken("tenant", owner) });
+      expectProblem(r, 401, "Unauthorized");
+    }
+    for (const owner of owners) expect(await created(owner), owner).toBe(false);
+    // The check can tell: calling such an object directly does create it (what forged tokens used to do).
+    const probe = `ghost-probe-${Date.now().toString(36)}`;
+    await (env.TENANT_QUEUE.getByName(probe) as unknown as TenantQueue).authenticate("0".repeat(64));
+    expect(await created(probe)).toBe(true);
+
+    // A tenant created after its id was found absent works once the short absence memory ends (another
+    // isolate) or at once (this isolate, which created it).
+    const late = await createTenant(owners[0]);
+    expect((await api("GET", "/v1/queue", { token: late.memberKey })).status).toBe(200);
   });
 });
