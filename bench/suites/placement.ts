@@ -191,7 +191,7 @@ export async function benchPlacement(o: { rounds: number }): Promise<SuiteResult
     measuredAt: new Date().toISOString(),
     method: [
       `scheduler decision: planPlacements over a CapacityIndex of 1k / 10k 8-GPU workers (2 types, partly busy) for ${TENANTS} tenants × 6 shapes; rounds of ${ROUND} placements on fresh copies, median of ${o.rounds} rounds after 3 warm-up rounds; Node ${process.version}`,
-      "tenant claim: inside workerd (vitest workers pool, bench/placement/claim.workerd.ts): a TenantQueue filled through the API with 10k / 100k jobs (arrays of 1,000; 8 shapes, 3 priorities, 5 users), outbox drained, then 12 timed claim() RPCs of 256 placements each (median), each followed by an untimed unclaim() and outbox flush so the backlog stays the same and no flush overlaps a timed claim",
+      "tenant claim: inside workerd (vitest workers pool, bench/placement/claim.workerd.ts): a TenantQueue filled through the API with 10k / 100k jobs (arrays of 1,000; 8 shapes, 3 priorities, 5 users), outbox drained; both tenants filled first, then 24 timed claim() RPCs of 256 placements each per tenant, alternating between the two tenants (paired, so background work weighs on both sizes alike; median), each followed by an untimed unclaim() and outbox flush so the backlog stays the same and no flush overlaps a timed claim",
       "cost per placement = plan + claim; placements/s = 1e6 / cost; the fleet shard's assign and the RPC hops between objects are not included",
     ],
     figures,
