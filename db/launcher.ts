@@ -26,6 +26,8 @@ export interface LauncherOptions {
   vars?: Record<string, string>;
   logLevel?: "debug" | "info" | "log" | "warn" | "error" | "none";
   quiet?: boolean;
+  /** Aborted (SIGTERM while starting): stop what was started and reject, instead of leaving it running. */
+  signal?: AbortSignal;
 }
 
 export interface Launched {
@@ -164,6 +166,10 @@ export async function launch(opts: LauncherOptions): Promise<Launched> {
 
   const deadline = Date.now() + 90_000;
   for (;;) {
+    if (opts.signal?.aborted) {
+      await stop();
+      throw new Error("stopped before it was ready");
+    }
     if (child.exitCode !== null) {
       await stop();
       throw new Error(`wrangler dev exited with code ${child.exitCode}\n${output}`);
@@ -208,28 +214,39 @@ function intEnv(name: string): number | undefined {
 
 async function main(): Promise<void> {
   const dataDir = path.resolve(process.env.GANTRY_DATA_DIR || path.join(ROOT, ".gantry"));
-  const launched = await launch({
-    port: intEnv("PORT") ?? 8787,
-    dataDir,
-    databaseUrl: process.env.DATABASE_URL || undefined,
-    adminToken: process.env.ADMIN_TOKEN || undefined,
-    heartbeatSeconds: intEnv("GANTRY_HEARTBEAT_SECONDS"),
-    leaseTtlSeconds: intEnv("GANTRY_LEASE_TTL_SECONDS"),
-    cronSeconds: intEnv("GANTRY_CRON_SECONDS"),
-    logLevel: (process.env.GANTRY_LOG_LEVEL as LauncherOptions["logLevel"]) || "log",
-  });
-  process.stdout.write(
-    `\nGantry is ready on ${launched.url}\n` +
-      `  admin token: ${process.env.ADMIN_TOKEN ? "(from ADMIN_TOKEN)" : launched.adminToken}\n` +
-      `  API reference: ${launched.url}/docs\n\n`,
-  );
+  // Signals are handled from the first moment: one that arrives while starting must still stop wrangler
+  // (its own process group) and the database, not leave them running without us.
+  const starting = new AbortController();
+  let launched: Launched | null = null;
   const shutdown = async (sig: string) => {
     log(false, `${sig}: stopping`);
+    if (!launched) return starting.abort();
     await launched.stop();
     process.exit(0);
   };
   process.on("SIGTERM", () => void shutdown("SIGTERM"));
   process.on("SIGINT", () => void shutdown("SIGINT"));
+  try {
+    launched = await launch({
+      port: intEnv("PORT") ?? 8787,
+      dataDir,
+      databaseUrl: process.env.DATABASE_URL || undefined,
+      adminToken: process.env.ADMIN_TOKEN || undefined,
+      heartbeatSeconds: intEnv("GANTRY_HEARTBEAT_SECONDS"),
+      leaseTtlSeconds: intEnv("GANTRY_LEASE_TTL_SECONDS"),
+      cronSeconds: intEnv("GANTRY_CRON_SECONDS"),
+      logLevel: (process.env.GANTRY_LOG_LEVEL as LauncherOptions["logLevel"]) || "log",
+      signal: starting.signal,
+    });
+  } catch (e) {
+    if (starting.signal.aborted) process.exit(0);
+    throw e;
+  }
+  process.stdout.write(
+    `\nGantry is ready on ${launched.url}\n` +
+      `  admin token: ${process.env.ADMIN_TOKEN ? "(from ADMIN_TOKEN)" : launched.adminToken}\n` +
+      `  API reference: ${launched.url}/docs\n\n`,
+  );
   const code = await launched.exited;
   log(false, `wrangler exited (${code}); stopping`);
   await launched.stop();
