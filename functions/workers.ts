@@ -1,11 +1,10 @@
-// Fleet: pools and join tokens (admin), worker registration (join token), and the agent's calls (worker
-// token, own worker id only): heartbeat, status, live channel, drain, deregister.
+// Fleet: worker registration (join token) and the agent's calls (worker token, own worker id only):
+// heartbeat, status, live channel, drain, deregister. Pools and join tokens are in pools.ts.
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import { and, asc, eq, isNull } from "drizzle-orm";
 import type { Context } from "hono";
 import { bodyLimit } from "hono/body-limit";
-import { joinTokens, pools, workers } from "../db/schema.ts";
-import { makeToken, newId, sha256Hex, ulid } from "../src/domain/ids.ts";
+import { workers } from "../db/schema.ts";
+import { makeToken, sha256Hex, ulid } from "../src/domain/ids.ts";
 import { config } from "../src/env.ts";
 import { GantryError, unwrap } from "../src/errors.ts";
 import { withDb } from "../src/lib/pg.ts";
@@ -14,7 +13,7 @@ import { allShards, fleetStub, schedulerStub, shardName, shardOfWorker } from ".
 import { allow } from "./gateway.ts";
 import type { HonoEnv } from "./hono-env.ts";
 import { problem } from "./problem.ts";
-import { body, errorsWith, IdParam, json, Loose, PoolId } from "./schemas.ts";
+import { body, errorsWith, IdParam, json, Loose } from "./schemas.ts";
 import { audit } from "./tenants.ts";
 import { validationHook } from "./validation.ts";
 
@@ -36,149 +35,6 @@ function selfWorker(c: Context<HonoEnv>, id: string) {
   if (p.workerId !== id) throw new GantryError("NotFound", `no worker ${id}`);
   return p;
 }
-
-// ---------------------------------------------------------------- pools and join tokens
-
-const Pool = z.object({ id: z.string(), name: z.string(), createdAt: z.string() }).openapi("Pool");
-
-workersApp.openapi(
-  createRoute({
-    method: "post",
-    path: "/v1/pools",
-    tags: ["fleet"],
-    summary: "Create a worker pool",
-    middleware: [admin] as const,
-    request: { body: body(z.strictObject({ id: PoolId, name: z.string().min(1).max(200).optional() })) },
-    responses: { 201: json(Pool, "Created"), ...errorsWith([409, "A pool with this id exists"]) },
-  }),
-  async (c) => {
-    const input = c.req.valid("json");
-    const row = await withDb(c.env, (db) =>
-      db.transaction(async (tx) => {
-        const [p] = await tx
-          .insert(pools)
-          .values({ id: input.id, name: input.name ?? input.id })
-          .onConflictDoNothing()
-          .returning();
-        if (!p) throw new GantryError("AlreadyExists", `pool ${input.id} already exists`);
-        await audit(tx, c, "pool.create", null, p.id);
-        return p;
-      }),
-    );
-    return c.json({ id: row.id, name: row.name, createdAt: row.createdAt.toISOString() }, 201);
-  },
-);
-
-workersApp.openapi(
-  createRoute({
-    method: "get",
-    path: "/v1/pools",
-    tags: ["fleet"],
-    summary: "List pools",
-    middleware: [admin] as const,
-    responses: { 200: json(z.object({ items: z.array(Pool) }), "Pools"), ...errorsWith() },
-  }),
-  async (c) => {
-    const rows = await withDb(c.env, (db) => db.select().from(pools).orderBy(asc(pools.id)));
-    return c.json(
-      { items: rows.map((p) => ({ id: p.id, name: p.name, createdAt: p.createdAt.toISOString() })) },
-      200,
-    );
-  },
-);
-
-workersApp.openapi(
-  createRoute({
-    method: "post",
-    path: "/v1/pools/{id}/join-tokens",
-    tags: ["fleet"],
-    summary: "Create a join token for agents of this pool (shown once)",
-    middleware: [admin] as const,
-    request: {
-      params: IdParam("id", "h100-east"),
-      body: {
-        required: false,
-        content: {
-          "application/json": {
-            schema: z.strictObject({
-              ttlSeconds: z
-                .number()
-                .int()
-                .min(60)
-                .max(365 * 86400)
-                .optional()
-                .openapi({ description: "Expiry; no expiry when absent" }),
-            }),
-          },
-        },
-      },
-    },
-    responses: {
-      201: json(
-        z.object({ id: z.string(), poolId: z.string(), token: z.string(), expiresAt: z.string().nullable() }),
-        "Created",
-      ),
-      ...errorsWith(),
-    },
-  }),
-  async (c) => {
-    const { id } = c.req.valid("param");
-    const ttl = c.req.valid("json")?.ttlSeconds;
-    const token = makeToken("join", id);
-    const expiresAt = ttl ? new Date(Date.now() + ttl * 1000) : null;
-    const row = await withDb(c.env, (db) =>
-      db.transaction(async (tx) => {
-        const [p] = await tx.select().from(pools).where(eq(pools.id, id));
-        if (!p) throw new GantryError("NotFound", `no pool ${id}`);
-        const [t] = await tx
-          .insert(joinTokens)
-          .values({ id: newId("jt"), poolId: id, hash: await sha256Hex(token), expiresAt })
-          .returning();
-        await audit(tx, c, "join-token.create", null, t!.id, { poolId: id });
-        return t!;
-      }),
-    );
-    return c.json({ id: row.id, poolId: id, token, expiresAt: expiresAt?.toISOString() ?? null }, 201);
-  },
-);
-
-workersApp.openapi(
-  createRoute({
-    method: "delete",
-    path: "/v1/pools/{id}/join-tokens/{tokenId}",
-    tags: ["fleet"],
-    summary: "Revoke a join token (registered workers keep their own tokens)",
-    middleware: [admin] as const,
-    request: {
-      params: z.object({
-        id: z
-          .string()
-          .max(200)
-          .openapi({ param: { name: "id", in: "path" } }),
-        tokenId: z
-          .string()
-          .max(200)
-          .openapi({ param: { name: "tokenId", in: "path" } }),
-      }),
-    },
-    responses: { 204: { description: "Revoked" }, ...errorsWith() },
-  }),
-  async (c) => {
-    const { id, tokenId } = c.req.valid("param");
-    await withDb(c.env, (db) =>
-      db.transaction(async (tx) => {
-        const [t] = await tx
-          .update(joinTokens)
-          .set({ revokedAt: new Date() })
-          .where(and(eq(joinTokens.id, tokenId), eq(joinTokens.poolId, id), isNull(joinTokens.revokedAt)))
-          .returning();
-        if (!t) throw new GantryError("NotFound", `no active join token ${tokenId} in pool ${id}`);
-        await audit(tx, c, "join-token.revoke", null, tokenId, { poolId: id });
-      }),
-    );
-    return c.body(null, 204);
-  },
-);
 
 // ---------------------------------------------------------------- registration
 
