@@ -3,7 +3,7 @@
 // crash in between re-sends them, which the idempotent sink turns into a no-op.
 import type { Env } from "../env.ts";
 import type { JobRecord, OutboxItem } from "./history.ts";
-import { classifyPgError, DatabaseUnavailable, withDb } from "./pg.ts";
+import { classifyPgError, DatabaseUnavailable, KeptDb, withDb } from "./pg.ts";
 import { applyOutbox } from "./pg-sink.ts";
 import { all, scalar } from "./sql.ts";
 
@@ -23,6 +23,8 @@ function expand(r: { kind: string; payload: string }): OutboxItem[] {
 
 export class Outbox {
   private flushing: Promise<number> | null = null;
+  /** Flushes come every OUTBOX_FLUSH_MS under load: they share one connection (see KeptDb). */
+  private db = new KeptDb();
   /**
    * Turns job references into snapshots of the jobs' current rows. Recording only the id on each
    * transition (instead of serialising the whole job every time) keeps the write path cheap; the newest
@@ -122,7 +124,7 @@ export class Outbox {
       if (rows.length === 0) break;
       const items = this.resolve(rows.flatMap((r) => expand(r)));
       try {
-        await withDb(env, (db) => applyOutbox(db, items));
+        await this.db.use(env, (db) => applyOutbox(db, items));
       } catch (e) {
         this.failures++;
         // Postgres unreachable: keep everything and retry later. Postgres refusing the data itself: one
