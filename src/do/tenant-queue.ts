@@ -12,7 +12,7 @@ import { loadCatalog } from "../lib/catalog-load.ts";
 import { Mailbox } from "../lib/mailbox.ts";
 import { Outbox } from "../lib/outbox.ts";
 import { withDb } from "../lib/pg.ts";
-import { all, Meta, migrate, tx } from "../lib/sql.ts";
+import { all, Meta, migrate, together, tx } from "../lib/sql.ts";
 import { CatalogCache, type KeyPrincipal, type TenantCatalog } from "./tenant/catalog.ts";
 import type { TenantCtx } from "./tenant/context.ts";
 import { resolveDependents } from "./tenant/deps.ts";
@@ -44,13 +44,8 @@ import {
 import { RateLimiter } from "./tenant/rate-limit.ts";
 import { TenantReads } from "./tenant/reads.ts";
 import { TENANT_SCHEMA } from "./tenant/schema.ts";
-import {
-  dryRunPolicies,
-  type SubmitJob,
-  type SubmitOk,
-  type SubmitRequest,
-  submit,
-} from "./tenant/submit.ts";
+import { dryRunPolicies, type SubmitJob, type SubmitOk, type SubmitRequest } from "./tenant/submit.ts";
+import { SubmitBatcher } from "./tenant/submit-batch.ts";
 import { Upkeep } from "./tenant/upkeep.ts";
 
 export class TenantQueue extends DurableObject<Env> {
@@ -67,6 +62,7 @@ export class TenantQueue extends DurableObject<Env> {
   private reads: TenantReads;
   private hub: EventsHub;
   private upkeep!: Upkeep;
+  private submits: SubmitBatcher;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -81,10 +77,12 @@ export class TenantQueue extends DurableObject<Env> {
     this.ledger = new Ledger(this.sql, this.meta, () => cfg.halfLifeSeconds);
     this.jobs = new JobStore(this.sql, this.meta, this.outbox, this.ledger, () => this.tenantId);
     this.outbox.resolveJobs = (ids) => this.jobs.records(ids);
+    // What a transaction gathers (job counts, events, outbox items) is written once, at its end.
+    const batching = together(this.jobs, this.outbox);
     const self = this;
     this.tc = {
       sql: this.sql,
-      tx: (fn) => tx(ctx.storage, this.meta, fn, this.outbox),
+      tx: (fn) => tx(ctx.storage, this.meta, fn, batching),
       meta: this.meta,
       jobs: this.jobs,
       ledger: this.ledger,
@@ -104,6 +102,7 @@ export class TenantQueue extends DurableObject<Env> {
     };
     this.reads = new TenantReads(this.tc);
     this.upkeep = new Upkeep(this.tc);
+    this.submits = new SubmitBatcher(this.tc, () => this.afterWrite());
     this.hub = new EventsHub(ctx, this.sql, () => this.tenantId);
     this.jobs.onChange((job) => resolveDependents(this.tc, job));
     this.jobs.onChange((job, ev) => {
@@ -167,9 +166,7 @@ export class TenantQueue extends DurableObject<Env> {
     const limited = this.limiter.check(this.catalog.limits(), "submit", req.job.array?.size ?? 1);
     if (!limited.ok) return limited;
     for (const s of req.latencies ?? []) observe(this.tc.stats.submit, s);
-    const r = submit(this.tc, who, req);
-    await this.afterWrite();
-    return r;
+    return this.submits.submit(who, req);
   }
 
   /** The dry run: exactly the evaluation submit performs, with the same cached policies. */

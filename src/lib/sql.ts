@@ -73,6 +73,10 @@ export class Meta {
   begin(): void {
     this.dirty ??= new Set();
   }
+  /** A tx() is in progress: nested calls join it (see tx()). */
+  get inTx(): boolean {
+    return this.dirty !== null;
+  }
   commit(): void {
     const keys = this.dirty;
     this.dirty = null;
@@ -113,10 +117,25 @@ export class Meta {
   }
 }
 
-interface Batching {
+export interface Batching {
   begin(): void;
   commit(): void;
   abort(): void;
+}
+
+/** Several participants as one: begun and committed in order, all aborted together. */
+export function together(...parts: Batching[]): Batching {
+  return {
+    begin: () => {
+      for (const p of parts) p.begin();
+    },
+    commit: () => {
+      for (const p of parts) p.commit();
+    },
+    abort: () => {
+      for (const p of parts) p.abort();
+    },
+  };
 }
 
 /**
@@ -124,6 +143,9 @@ interface Batching {
  * its end — and forgets them if it rolls back.
  */
 export function tx<T>(storage: DurableObjectStorage, meta: Meta, fn: () => T, outbox?: Batching): T {
+  // Nested inside another tx (a batch of submits): one transaction, written and rolled back as a whole by
+  // the outermost call, so the inner writes share its single settings write, outbox row and commit.
+  if (meta.inTx) return fn();
   try {
     return storage.transactionSync(() => {
       meta.begin();

@@ -1,0 +1,127 @@
+// A job row as the tenant object stores it: the row and spec types, and the column lists the statements are
+// built from (once, at load). Split from jobs.ts, which holds the logic over them.
+import type { DependsOn, JobState } from "../../domain/job.ts";
+import type { EventRecord } from "../../lib/history.ts";
+
+export interface JobRow {
+  id: string;
+  seq: number;
+  state: JobState;
+  priority: number;
+  user: string;
+  gpus: number;
+  type_key: string;
+  shape: string;
+  ready: number;
+  not_before: number | null;
+  deps_pending: number;
+  attempt: number;
+  failures: number;
+  lost_requeues: number;
+  lease: number | null;
+  worker_id: string | null;
+  shard: string | null;
+  gpu_indices: string | null;
+  assigned_type: string | null;
+  exit_code: number | null;
+  reason: string | null;
+  message: string | null;
+  cancel_requested: number;
+  spec: string;
+  array_id: string | null;
+  array_index: number | null;
+  idempotency_key: string | null;
+  submitted_at: number;
+  scheduled_at: number | null;
+  started_at: number | null;
+  finished_at: number | null;
+  updated_at: number;
+  check_at: number | null;
+  version: number;
+}
+
+/** The submission as stored (immutable after submit). */
+export interface StoredSpec {
+  name: string;
+  command: string[];
+  env: Record<string, string>;
+  labels: Record<string, string>;
+  gpuType: string | null;
+  maxRuntimeSeconds: number | null;
+  maxRetries: number;
+  dependsOn?: DependsOn[];
+  warnings?: { policyId: string; name: string; message: string }[];
+  policyVersions?: { id: string; version: number }[];
+  pipelineRun?: string;
+  step?: string;
+}
+
+export interface EventInfo {
+  reason: string;
+  message?: string | null;
+  exitCode?: number | null;
+}
+
+export type ChangeListener = (job: JobRow, event: EventRecord) => void;
+
+export const COLUMNS = [
+  "state",
+  "priority",
+  "ready",
+  "not_before",
+  "deps_pending",
+  "attempt",
+  "failures",
+  "lost_requeues",
+  "lease",
+  "worker_id",
+  "shard",
+  "gpu_indices",
+  "assigned_type",
+  "exit_code",
+  "reason",
+  "message",
+  "cancel_requested",
+  "scheduled_at",
+  "started_at",
+  "finished_at",
+  "updated_at",
+  "check_at",
+  "version",
+] as const;
+export const UPDATE_SQL = `UPDATE jobs SET ${COLUMNS.map((c) => `${c} = ?`).join(", ")} WHERE id = ?`;
+/** Every column of a job row, in one fixed order: the insert statement is built once. */
+export const INSERT_COLUMNS: readonly (keyof JobRow)[] = [
+  "id",
+  "seq",
+  "user",
+  "gpus",
+  "type_key",
+  "shape",
+  "spec",
+  "array_id",
+  "array_index",
+  "idempotency_key",
+  "submitted_at",
+  ...COLUMNS,
+];
+export const INSERT_SQL = `INSERT INTO jobs (${INSERT_COLUMNS.join(", ")}) VALUES (${INSERT_COLUMNS.map(() => "?").join(", ")})`;
+
+export const parseSpec = (j: JobRow): StoredSpec => JSON.parse(j.spec) as StoredSpec;
+export const indices = (j: JobRow): number[] | null =>
+  j.gpu_indices ? (JSON.parse(j.gpu_indices) as number[]) : null;
+
+/** The events table's columns, in the order record() lays out a row. */
+export const EVENT_COLUMNS = [
+  "seq",
+  "job_id",
+  "at",
+  "from_state",
+  "to_state",
+  "reason",
+  "message",
+  "attempt",
+  "lease",
+  "worker_id",
+  "exit_code",
+] as const;
