@@ -41,7 +41,11 @@ export async function startBenchServer(opts: BenchServerOptions = {}): Promise<B
     heartbeatSeconds: opts.heartbeatSeconds ?? 10,
     leaseTtlSeconds: opts.leaseTtlSeconds ?? 30,
     cronSeconds: 60,
-    vars: { LOG_REQUESTS: "0", ...opts.vars },
+    vars: {
+      LOG_REQUESTS: "0",
+      ...(process.env.BENCH_VARS ? JSON.parse(process.env.BENCH_VARS) : {}),
+      ...opts.vars,
+    },
     logLevel: "warn",
     quiet: !process.env.GANTRY_BENCH_VERBOSE,
   });
