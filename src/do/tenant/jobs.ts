@@ -29,10 +29,17 @@ import type { Ledger } from "./ledger.ts";
 export type { ChangeListener, EventInfo, JobRow, StoredSpec } from "./job-row.ts";
 export { parseSpec } from "./job-row.ts";
 
+/** shape, priority, user, change in ready jobs */
+type ReadyDelta = [string, number, string, number];
+
 export class JobStore {
   private listeners: ChangeListener[] = [];
   /** What the transaction in progress has gathered (see begin()); null outside one. */
-  private pending: { counts: Map<string, number>; events: unknown[][] } | null = null;
+  private pending: {
+    counts: Map<string, number>;
+    ready: Map<string, ReadyDelta>;
+    events: unknown[][];
+  } | null = null;
 
   constructor(
     private sql: SqlStorage,
@@ -146,22 +153,36 @@ export class JobStore {
   }
 
   private readyDelta(j: JobRow, d: 1 | -1): void {
-    this.sql.exec(
-      `INSERT INTO ready_users (shape, priority, user, n) VALUES (?, ?, ?, ?)
-       ON CONFLICT (shape, priority, user) DO UPDATE SET n = n + excluded.n`,
-      j.shape,
-      j.priority,
-      j.user,
-      d,
-    );
-    if (d < 0) {
-      this.sql.exec(
-        "DELETE FROM ready_users WHERE shape = ? AND priority = ? AND user = ? AND n <= 0",
-        j.shape,
-        j.priority,
-        j.user,
-      );
+    if (this.pending) {
+      const k = `${j.shape}|${j.priority}|${j.user}`;
+      const e = this.pending.ready.get(k);
+      if (e) e[3] += d;
+      else this.pending.ready.set(k, [j.shape, j.priority, j.user, d]);
+      return;
     }
+    this.writeReady([[j.shape, j.priority, j.user, d]]);
+  }
+
+  /**
+   * The ready-queue counters the transaction has changed so far, written now. Placement reads
+   * ready_users inside its transaction, so it calls this first (pickJob); commit() calls it too.
+   */
+  settleReady(): void {
+    const p = this.pending;
+    if (!p || p.ready.size === 0) return;
+    const rows = [...p.ready.values()].filter((r) => r[3] !== 0);
+    p.ready.clear();
+    if (rows.length > 0) this.writeReady(rows);
+  }
+
+  private writeReady(rows: ReadyDelta[]): void {
+    this.sql.exec(
+      `INSERT INTO ready_users (shape, priority, user, n)
+       SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3 FROM json_each(?) WHERE true
+       ON CONFLICT (shape, priority, user) DO UPDATE SET n = n + excluded.n`,
+      JSON.stringify(rows),
+    );
+    if (rows.some((r) => r[3] < 0)) this.sql.exec("DELETE FROM ready_users WHERE n <= 0");
   }
 
   private countDelta(state: JobState, priority: number, d: number): void {
@@ -180,15 +201,17 @@ export class JobStore {
   }
 
   /**
-   * A transaction starts (see tx() in lib/sql.ts): state counts and event rows are gathered and written at
-   * its end, one statement each, instead of one statement per job. Nothing reads either table inside a
-   * write transaction (reads, summaries and the live event replay run outside one).
+   * A transaction starts (see tx() in lib/sql.ts): state counts, ready-queue counters and event rows are
+   * gathered and written at its end, one statement each, instead of one statement per job. Nothing reads
+   * state_counts or events inside a write transaction (reads, summaries and the live event replay run
+   * outside one); placement reads ready_users and settles it first (settleReady).
    */
   begin(): void {
-    this.pending ??= { counts: new Map(), events: [] };
+    this.pending ??= { counts: new Map(), ready: new Map(), events: [] };
   }
 
   commit(): void {
+    this.settleReady();
     const p = this.pending;
     this.pending = null;
     if (!p) return;

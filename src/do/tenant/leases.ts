@@ -39,6 +39,7 @@ export type ClaimResult = { placementId: string; assignment: AssignmentSpec | nu
 
 /** Inside the tenant: priority, then the user with the least decayed usage, then submit order. */
 export function pickJob(ctx: TenantCtx, shape: string, now: number): JobRow | null {
+  ctx.jobs.settleReady(); // earlier claims of this transaction changed the counters read below
   const top = first<{ p: number }>(
     ctx.sql,
     "SELECT max(priority) AS p FROM ready_users WHERE shape = ?",
