@@ -114,6 +114,8 @@ export function renderReport(all: Record<string, StoredSuite>): string {
     "npm run bench -- dispatch --quick  # shorter runs, for checking the harness (marked as quick below)",
     "DATABASE_URL=postgres://… npm run bench   # against that Postgres (a fresh database is created and dropped)",
     "npm run bench -- --report          # only regenerate this file from bench/out/results.json",
+    "BENCH_SUBMIT_ROUNDS=9 npm run bench -- submit   # more rounds (default 5; the median round is reported)",
+    `BENCH_VARS='{"OUTBOX_FLUSH_MS":"2000"}' npm run bench -- submit   # the Worker's vars overridden (experiments)`,
     "npx tsx bench/scale-sim.ts         # the scale model alone (docs/scale.md)",
     "npx tsx bench/profile.ts submit 10 # CPU profile of the Worker under load (submit | dispatch | heartbeat)",
     "npm run test:chaos                 # kill -9 / Postgres outage / idempotency through a crash",
