@@ -162,6 +162,75 @@ function tzFormat(timeZone: string): Intl.DateTimeFormat {
   return f;
 }
 
+// Formatting with a cached formatter still costs ~4–5 µs per call on a slow machine, a quarter of the
+// admission budget for one time-zone policy. A zone's UTC offset only changes at transitions, and today's
+// zones (whole quarter-hour offsets) switch on a quarter-hour boundary in UTC, so the offset is computed
+// once per zone per quarter hour and the string is built from the shifted UTC fields. A quarter hour whose
+// two ends disagree (not seen with current zones) is not cached and formats the slow way.
+const QUARTER_HOUR_MS = 15 * 60_000;
+const zoneOffsets = new Map<string, { from: number; offsetMs: number | null }>();
+
+function offsetAt(f: Intl.DateTimeFormat, t: number): number {
+  const v: Record<string, number> = {};
+  let pm = false;
+  for (const p of f.formatToParts(t)) {
+    if (p.type === "dayPeriod") pm = p.value === "PM";
+    else if (p.type !== "literal") v[p.type] = Number(p.value);
+  }
+  const hour = ((v.hour ?? 0) % 12) + (pm ? 12 : 0);
+  const local = Date.UTC(v.year ?? 0, (v.month ?? 1) - 1, v.day ?? 1, hour, v.minute ?? 0, v.second ?? 0);
+  return local - (t - (((t % 1000) + 1000) % 1000));
+}
+
+/** The zone's offset (ms) at t, or null where the quarter hour around t holds a transition. */
+function zoneOffset(timeZone: string, t: number): number | null {
+  const from = Math.floor(t / QUARTER_HOUR_MS) * QUARTER_HOUR_MS;
+  const hit = zoneOffsets.get(timeZone);
+  if (hit?.from === from) return hit.offsetMs;
+  const f = tzFormat(timeZone);
+  const a = offsetAt(f, from);
+  const offsetMs = a === offsetAt(f, from + QUARTER_HOUR_MS - 1000) ? a : null;
+  if (zoneOffsets.size >= TZ_CACHE_MAX) zoneOffsets.clear();
+  zoneOffsets.set(timeZone, { from, offsetMs });
+  return offsetMs;
+}
+
+/** The formatter's output pattern (parts and literals, which depend on the locale, not the zone). */
+let pattern: { type: string; value: string; pad: boolean }[] | null = null;
+
+function formatShifted(local: Date): string {
+  if (!pattern) {
+    const f = tzFormat("UTC");
+    const sample = Date.UTC(2001, 0, 2, 3, 4, 5);
+    // V8's format() turns ICU's narrow no-break space before AM/PM into a plain space; formatToParts not.
+    const plain = !f.format(sample).includes("\u202f");
+    pattern = f.formatToParts(sample).map((p) => ({
+      type: p.type,
+      value: p.type === "literal" && plain ? p.value.replace(/\u202f/g, " ") : p.value,
+      pad: p.value.length === 2 && p.value.startsWith("0"),
+    }));
+  }
+  const h = local.getUTCHours();
+  const field: Record<string, number | string> = {
+    year: local.getUTCFullYear(),
+    month: local.getUTCMonth() + 1,
+    day: local.getUTCDate(),
+    hour: h % 12 || 12,
+    minute: local.getUTCMinutes(),
+    second: local.getUTCSeconds(),
+    dayPeriod: h < 12 ? "AM" : "PM",
+  };
+  let out = "";
+  for (const p of pattern) {
+    if (p.type === "literal") out += p.value;
+    else {
+      const v = String(field[p.type] ?? p.value);
+      out += p.pad ? v.padStart(2, "0") : v;
+    }
+  }
+  return out;
+}
+
 function cachedToLocaleString(
   this: Date,
   locales?: Intl.LocalesArgument,
@@ -171,7 +240,10 @@ function cachedToLocaleString(
   if (locales !== "en-US" || timeZone === undefined || Object.keys(options ?? {}).length !== 1) {
     return Date.prototype.toLocaleString.call(this, locales, options);
   }
-  return tzFormat(timeZone).format(this);
+  const t = this.getTime();
+  const offsetMs = Number.isFinite(t) ? zoneOffset(timeZone, t) : null;
+  if (offsetMs === null) return tzFormat(timeZone).format(this);
+  return formatShifted(new Date(t + offsetMs));
 }
 
 /** Throws RangeError when `timeZone` is not a zone this runtime knows. */

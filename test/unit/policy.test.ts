@@ -451,19 +451,44 @@ describe("variables", () => {
   });
 
   it("formats time zones exactly like Date#toLocaleString, which cel-js parses", () => {
-    const zones = ["UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe"];
-    for (
-      let t = Date.UTC(2026, 0, 1);
-      t < Date.UTC(2027, 0, 1);
-      t += 86_400_000 * 7 + 3_600_000 * 5 + 61_000
-    ) {
+    const zones = [
+      "UTC",
+      "Europe/Berlin",
+      "America/New_York",
+      "Asia/Kolkata",
+      "Australia/Lord_Howe", // a 30-minute daylight-saving shift
+      "Asia/Kathmandu", // +05:45
+      "America/St_Johns", // -03:30 with daylight saving
+      "Pacific/Chatham", // +12:45 / +13:45
+    ];
+    const wrong: string[] = [];
+    const same = (t: number) => {
       const d = new Date(t);
       for (const timeZone of zones) {
-        expect(toCelNow(d).toLocaleString("en-US", { timeZone })).toBe(
-          d.toLocaleString("en-US", { timeZone }),
-        );
+        const got = toCelNow(d).toLocaleString("en-US", { timeZone });
+        const want = d.toLocaleString("en-US", { timeZone });
+        if (got !== want) wrong.push(`${d.toISOString()} ${timeZone}: ${got} != ${want}`);
       }
+    };
+    const WEEKISH = 86_400_000 * 7 + 3_600_000 * 5 + 61_000;
+    for (let t = Date.UTC(2026, 0, 1); t < Date.UTC(2027, 0, 1); t += WEEKISH) same(t);
+    // Offsets are cached per quarter hour: the two days around each 2026 transition of these zones, every
+    // 7 min 7 s (each quarter hour is hit about twice), plus midnight, noon and the last millisecond.
+    for (const day of [
+      Date.UTC(2026, 2, 8), // New York, St John's
+      Date.UTC(2026, 2, 29), // Berlin
+      Date.UTC(2026, 3, 5), // Lord Howe, Chatham
+      Date.UTC(2026, 8, 27), // Chatham
+      Date.UTC(2026, 9, 4), // Lord Howe
+      Date.UTC(2026, 9, 25), // Berlin
+      Date.UTC(2026, 10, 1), // New York, St John's
+    ]) {
+      for (let t = day - 86_400_000; t < day + 86_400_000; t += 7 * 60_000 + 7_000) same(t);
     }
+    same(Date.UTC(2026, 5, 1, 0, 0, 0));
+    same(Date.UTC(2026, 5, 1, 12, 0, 0));
+    same(Date.UTC(2026, 5, 1, 23, 59, 59, 999));
+    expect(wrong).toEqual([]);
   });
 
   it("does not leak one submission's values into the next evaluation of the same compiled policies", () => {
