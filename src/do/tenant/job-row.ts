@@ -90,7 +90,7 @@ export const COLUMNS = [
   "version",
 ] as const;
 export const UPDATE_SQL = `UPDATE jobs SET ${COLUMNS.map((c) => `${c} = ?`).join(", ")} WHERE id = ?`;
-/** Every column of a job row, in one fixed order: the insert statement is built once. */
+/** Every column of a job row, in one fixed order. */
 export const INSERT_COLUMNS: readonly (keyof JobRow)[] = [
   "id",
   "seq",
@@ -105,7 +105,19 @@ export const INSERT_COLUMNS: readonly (keyof JobRow)[] = [
   "submitted_at",
   ...COLUMNS,
 ];
-export const INSERT_SQL = `INSERT INTO jobs (${INSERT_COLUMNS.join(", ")}) VALUES (${INSERT_COLUMNS.map(() => "?").join(", ")})`;
+const insertSqls = new Map<string, string>();
+
+/** The insert statement naming these columns (omitted ones are NULL: no nullable column has a default). */
+export function insertSql(cols: readonly (keyof JobRow)[]): string {
+  const key = cols.join(", ");
+  let q = insertSqls.get(key);
+  if (!q) {
+    q = `INSERT INTO jobs (${key}) VALUES (${cols.map(() => "?").join(", ")})`;
+    if (insertSqls.size >= 64) insertSqls.clear();
+    insertSqls.set(key, q);
+  }
+  return q;
+}
 
 export const parseSpec = (j: JobRow): StoredSpec => JSON.parse(j.spec) as StoredSpec;
 export const indices = (j: JobRow): number[] | null =>

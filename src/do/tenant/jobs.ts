@@ -18,8 +18,8 @@ import {
   EVENT_COLUMNS,
   type EventInfo,
   INSERT_COLUMNS,
-  INSERT_SQL,
   indices,
+  insertSql,
   type JobRow,
   parseSpec,
   UPDATE_SQL,
@@ -70,7 +70,10 @@ export class JobStore {
       version: 1,
     };
     job.ready = this.isReady(job, job.submitted_at) ? 1 : 0;
-    this.sql.exec(INSERT_SQL, ...INSERT_COLUMNS.map((c) => job[c]));
+    // Only the columns this row sets: a new job leaves a dozen of them NULL (lease, worker, times...), and
+    // every bound value has a cost. The statement text per column set is built once.
+    const cols = INSERT_COLUMNS.filter((c) => job[c] != null);
+    this.sql.exec(insertSql(cols), ...cols.map((c) => job[c]));
     if (job.ready) this.readyDelta(job, 1);
     this.countDelta("queued", job.priority, 1);
     this.record(job, null, info);
