@@ -2,6 +2,7 @@
 // Sharding keeps each object far below its request-rate limit (10k workers at 10 s over 16 shards ≈ 63/s).
 import { DurableObject } from "cloudflare:workers";
 import { timingSafeEqualHex } from "../domain/ids.ts";
+import { deadlinesAt, type Timing } from "../domain/liveness.ts";
 import { config, type Env } from "../env.ts";
 import { fail, type Result } from "../errors.ts";
 import { AlarmPlanner, minTime } from "../lib/alarm.ts";
@@ -12,7 +13,7 @@ import { schedulerStub, tenantStub } from "../stubs.ts";
 import { CapacityPusher } from "./fleet/capacity-push.ts";
 import { WorkerChannel } from "./fleet/channel.ts";
 import { type AssignItem, type Assignment, reconcile, recordLeases, toAssignment } from "./fleet/leases.ts";
-import { sweepLiveness } from "./fleet/liveness.ts";
+import { nextLivenessDue, sweepLiveness } from "./fleet/liveness.ts";
 import { type AgentUpdate, applyReports, type Rejection } from "./fleet/reports.ts";
 import {
   FLEET_SCHEMA,
@@ -61,19 +62,19 @@ export class FleetShard extends DurableObject<Env> {
     return config(this.env);
   }
 
-  private deadlines(now: number) {
-    const hb = this.cfg.heartbeatSeconds * 1000;
-    return { suspect_at: now + 2 * hb, dead_at: now + this.cfg.leaseTtlSeconds * 1000 };
+  private get timing(): Timing {
+    return { heartbeatMs: this.cfg.heartbeatSeconds * 1000, ttlMs: this.cfg.leaseTtlSeconds * 1000 };
   }
 
   // ------------------------------------------------------------------ registration and auth
 
   async register(w: RegisterInput): Promise<void> {
     const now = Date.now();
-    const d = this.deadlines(now);
+    const d = deadlinesAt(now, this.timing);
     this.meta.set("shard", this.store.shard);
     this.ctx.storage.transactionSync(() => {
       this.store.insertWorker(w, now, d);
+      this.store.liveness.forget(w.id);
       this.store.markDirty(w.id);
       this.outbox.add({ kind: "worker", data: this.store.record(this.store.worker(w.id)!) });
     });
@@ -158,21 +159,27 @@ export class FleetShard extends DurableObject<Env> {
     return r;
   }
 
-  /** Any call from the agent proves it is alive. */
+  /**
+   * Any call from the agent proves it is alive. A plain heartbeat from a live worker usually writes
+   * nothing: its exact deadlines go to memory, and storage is written only when they pass the stored,
+   * padded ones (src/domain/liveness.ts), so the reply need not wait for a disk commit.
+   */
   private touch(w: WorkerRow, now: number): void {
-    const d = this.deadlines(now);
     const revived = w.state !== "alive";
+    const stored = { suspectAt: w.suspect_at, deadAt: w.dead_at };
+    const write = this.store.liveness.seen(w.id, stored, now, this.timing, revived);
+    if (!write) return;
     this.sql.exec(
       "UPDATE workers SET last_seen = ?, suspect_at = ?, dead_at = ?, state = 'alive' WHERE id = ?",
       now,
-      d.suspect_at,
-      d.dead_at,
+      write.suspectAt,
+      write.deadAt,
       w.id,
     );
     this.store.remember(w.id, {
       last_seen: now,
-      suspect_at: d.suspect_at,
-      dead_at: d.dead_at,
+      suspect_at: write.suspectAt,
+      dead_at: write.deadAt,
       state: "alive",
     });
     if (revived) {
@@ -353,13 +360,14 @@ export class FleetShard extends DurableObject<Env> {
     // silence was ours, not the workers'. Give every live worker a fresh lease instead of declaring the
     // whole fleet dead and requeueing every running job at once.
     if (due !== null && now - due > 2 * this.cfg.heartbeatSeconds * 1000) {
-      const d = this.deadlines(now);
+      const d = deadlinesAt(now, this.timing);
       this.sql.exec(
         "UPDATE workers SET suspect_at = ?, dead_at = ? WHERE state IN ('starting','alive','suspect')",
-        d.suspect_at,
-        d.dead_at,
+        d.suspectAt,
+        d.deadAt,
       );
       this.store.forget();
+      this.store.liveness.forget();
       console.warn(
         JSON.stringify({
           level: "warn",
@@ -368,7 +376,7 @@ export class FleetShard extends DurableObject<Env> {
         }),
       );
     }
-    await sweepLiveness(this.sql, now, {
+    await sweepLiveness(this.sql, this.store, now, {
       suspect: (id) => this.ctx.storage.transactionSync(() => this.setState(id, "suspect")),
       dead: async (id) => {
         await this.loseLeases(this.store.leasesOf(id), "WorkerLost");
@@ -397,23 +405,16 @@ export class FleetShard extends DurableObject<Env> {
   private setState(workerId: string, state: "suspect" | "dead" | "left"): void {
     const clear = state === "suspect" ? "" : ", suspect_at = NULL, dead_at = NULL";
     this.sql.exec(`UPDATE workers SET state = ?${clear} WHERE id = ?`, state, workerId);
+    if (state !== "suspect") this.store.liveness.forget(workerId);
     this.changed(workerId);
   }
 
   private nextDue(now = Date.now()): number | null {
-    const suspect = scalar<number>(
-      this.sql,
-      "SELECT min(suspect_at) FROM workers WHERE state IN ('starting','alive')",
-    );
-    const dead = scalar<number>(
-      this.sql,
-      "SELECT min(dead_at) FROM workers WHERE state IN ('starting','alive','suspect')",
-    );
     const dirty = scalar<number>(this.sql, "SELECT count(*) FROM capacity_dirty") ? now + 1000 : null;
     const outboxDue = this.outbox.hasRows()
       ? now + (this.outbox.failures ? this.outbox.retryDelayMs() : this.cfg.outboxFlushMs)
       : null;
-    return minTime(suspect, dead, dirty, outboxDue, this.mailbox.nextDue());
+    return minTime(nextLivenessDue(this.sql, this.store), dirty, outboxDue, this.mailbox.nextDue());
   }
 
   private async afterWrite(): Promise<void> {

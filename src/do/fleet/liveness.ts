@@ -1,24 +1,57 @@
 // Worker liveness, driven by the shard's alarm: alive → suspect after two missed heartbeats (no new work),
-// → dead after the lease TTL (its leases go back to their queues).
-import { all } from "../../lib/sql.ts";
+// → dead after the lease TTL (its leases go back to their queues). The exact deadlines of recently heard
+// workers are in memory (the store's LivenessBook); storage holds padded ones (src/domain/liveness.ts).
+import { minTime } from "../../lib/alarm.ts";
+import { all, scalar } from "../../lib/sql.ts";
+import { type FleetStore, LIVE } from "./store.ts";
 
+/** Workers due by storage or by memory; memory's deadlines win where it has them. */
 export async function sweepLiveness(
   sql: SqlStorage,
+  store: FleetStore,
   now: number,
   on: { suspect(workerId: string): void; dead(workerId: string): Promise<void> },
 ): Promise<void> {
+  const candidates = new Set(store.liveness.due(now));
   for (const w of all<{ id: string }>(
     sql,
-    "SELECT id FROM workers WHERE state IN ('starting','alive') AND suspect_at <= ?",
+    "SELECT id FROM workers WHERE state IN ('starting','alive','suspect') AND suspect_at <= ?",
     now,
-  )) {
-    on.suspect(w.id);
-  }
+  ))
+    candidates.add(w.id);
   for (const w of all<{ id: string }>(
     sql,
     "SELECT id FROM workers WHERE state IN ('starting','alive','suspect') AND dead_at <= ?",
     now,
-  )) {
-    await on.dead(w.id);
+  ))
+    candidates.add(w.id);
+  const suspect: string[] = [];
+  const dead: string[] = [];
+  for (const id of candidates) {
+    const w = store.worker(id);
+    if (!w || !LIVE.has(w.state)) {
+      store.liveness.forget(id);
+      continue;
+    }
+    const d = store.liveness.effective(id, { suspectAt: w.suspect_at, deadAt: w.dead_at });
+    if (w.state !== "suspect" && d.suspectAt !== null && d.suspectAt <= now) suspect.push(id);
+    if (d.deadAt !== null && d.deadAt <= now) dead.push(id);
   }
+  for (const id of suspect) on.suspect(id);
+  for (const id of dead) await on.dead(id);
+}
+
+/** When the next worker becomes due: the earliest of storage's deadlines and memory's. */
+export function nextLivenessDue(sql: SqlStorage, store: FleetStore): number | null {
+  const mem = store.liveness.earliest((id) => {
+    const w = store.worker(id);
+    if (!w || !LIVE.has(w.state)) return null;
+    return w.state === "suspect" ? "suspect" : "alive";
+  });
+  return minTime(
+    scalar<number>(sql, "SELECT min(suspect_at) FROM workers WHERE state IN ('starting','alive')"),
+    scalar<number>(sql, "SELECT min(dead_at) FROM workers WHERE state IN ('starting','alive','suspect')"),
+    mem.suspectAt,
+    mem.deadAt,
+  );
 }

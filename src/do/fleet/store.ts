@@ -2,6 +2,7 @@
 // the truth about which GPUs are busy; free capacity is derived from it, never counted separately.
 import type { WorkerCapacity } from "../../domain/capacity.ts";
 import { gpuTypeKey } from "../../domain/job.ts";
+import { type Deadlines, LivenessBook } from "../../domain/liveness.ts";
 import type { WorkerRecord } from "../../lib/history.ts";
 import { all, first } from "../../lib/sql.ts";
 
@@ -105,7 +106,15 @@ export class FleetStore {
     readonly shard: string,
   ) {}
 
-  insertWorker(w: RegisterInput, now: number, d: { suspect_at: number; dead_at: number }): void {
+  /** Exact deadlines of workers heard from since their padded ones were stored. */
+  readonly liveness = new LivenessBook();
+
+  /** When the worker was last heard from: memory knows better than its row. */
+  lastSeen(w: WorkerRow): number {
+    return this.liveness.get(w.id)?.lastSeen ?? w.last_seen;
+  }
+
+  insertWorker(w: RegisterInput, now: number, d: Deadlines): void {
     this.sql.exec(
       `INSERT INTO workers (id, pool_id, hostname, token_hash, gpus, labels, agent_version, state, drain,
          registered_at, last_seen, suspect_at, dead_at, version)
@@ -119,8 +128,8 @@ export class FleetStore {
       w.agentVersion,
       now,
       now,
-      d.suspect_at,
-      d.dead_at,
+      d.suspectAt,
+      d.deadAt,
     );
   }
 
@@ -223,7 +232,7 @@ export class FleetStore {
       labels: JSON.parse(w.labels) as Record<string, string>,
       state: w.drain && LIVE.has(w.state) ? `${w.state}/draining` : w.state,
       registeredAt: w.registered_at,
-      lastSeenAt: w.last_seen,
+      lastSeenAt: this.lastSeen(w),
       updatedAt: Date.now(),
       version: w.version,
     };
@@ -243,7 +252,7 @@ export class FleetStore {
       labels: JSON.parse(w.labels) as Record<string, string>,
       agentVersion: w.agent_version,
       registeredAt: new Date(w.registered_at).toISOString(),
-      lastSeenAt: new Date(w.last_seen).toISOString(),
+      lastSeenAt: new Date(this.lastSeen(w)).toISOString(),
       leases: this.leasesOf(w.id).map((l) => ({
         jobId: l.job_id,
         tenantId: l.tenant_id,
