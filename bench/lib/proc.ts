@@ -16,10 +16,10 @@ interface Stat {
   childTicks: number;
 }
 
-function readStat(pid: number): Stat | null {
+function readStat(pid: number, file = `/proc/${pid}/stat`): Stat | null {
   let s: string;
   try {
-    s = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    s = fs.readFileSync(file, "utf8");
   } catch {
     return null;
   }
@@ -126,11 +126,13 @@ export class CpuWindow {
   private m0 = machineCpu();
   private ours0 = this.ours();
   private runtime0: number;
+  private threads0: Map<string, number>;
   private t0 = performance.now();
 
   /** `runtime`: the server's processes (workerd), whose CPU time per operation is the noise-robust cost. */
   constructor(private runtime: () => number[] = () => []) {
     this.runtime0 = cpuSeconds(runtime());
+    this.threads0 = threadTicks(runtime());
   }
 
   /** This process, its live descendants, and the children it already reaped (their time moved to us). */
@@ -146,6 +148,7 @@ export class CpuWindow {
     ourCores: number;
     otherCores: number;
     runtimeCpuSeconds: number;
+    busiestThreadCores: number;
   } {
     const m1 = machineCpu();
     const secs = (performance.now() - this.t0) / 1000;
@@ -157,8 +160,39 @@ export class CpuWindow {
       ourCores: round(ours, 2),
       otherCores: round(Math.max(0, machine - ours), 2),
       runtimeCpuSeconds: round(cpuSeconds(this.runtime()) - this.runtime0, 2),
+      busiestThreadCores: round(this.busiestThread() / HZ / secs, 2),
     };
   }
+
+  /**
+   * CPU ticks of the runtime's busiest thread over the window. All of a Worker's JavaScript (the Worker and
+   * every Durable Object of its script) runs in one isolate, which one thread at a time holds: a busiest
+   * thread near 1.0 core means the isolate, not the machine, is the limit.
+   */
+  private busiestThread(): number {
+    let max = 0;
+    for (const [tid, ticks] of threadTicks(this.runtime()))
+      max = Math.max(max, ticks - (this.threads0.get(tid) ?? 0));
+    return max;
+  }
+}
+
+/** CPU ticks per thread ("pid/tid") of these processes. */
+function threadTicks(pids: number[]): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const pid of pids) {
+    let tids: string[];
+    try {
+      tids = fs.readdirSync(`/proc/${pid}/task`);
+    } catch {
+      continue;
+    }
+    for (const tid of tids) {
+      const st = readStat(Number(tid), `/proc/${pid}/task/${tid}/stat`);
+      if (st) out.set(`${pid}/${tid}`, st.ticks);
+    }
+  }
+  return out;
 }
 
 const round = (x: number, d: number) => Math.round(x * 10 ** d) / 10 ** d;

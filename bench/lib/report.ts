@@ -149,12 +149,12 @@ export function renderReport(all: Record<string, StoredSuite>): string {
     );
     if (r.noise.length) {
       out.push(
-        "| Phase | Seconds | Machine busy (cores) | Ours (all our processes) | Other processes | Runtime CPU (s) |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| Phase | Seconds | Machine busy (cores) | Ours (all our processes) | Other processes | Runtime CPU (s) | Busiest runtime thread (cores) |",
+        "|---|---:|---:|---:|---:|---:|---:|",
       );
       for (const n of r.noise)
         out.push(
-          `| ${n.phase} | ${n.seconds} | ${n.machineCores} | ${n.ourCores} | ${n.otherCores} | ${n.runtimeCpuSeconds ?? ""} |`,
+          `| ${n.phase} | ${n.seconds} | ${n.machineCores} | ${n.ourCores} | ${n.otherCores} | ${n.runtimeCpuSeconds ?? ""} | ${n.busiestThreadCores ?? ""} |`,
         );
       out.push("");
     }

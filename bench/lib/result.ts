@@ -25,6 +25,8 @@ export interface Noise {
   otherCores: number;
   /** CPU seconds the runtime (workerd) used in the phase: its cost, whatever else shared the machine. */
   runtimeCpuSeconds: number;
+  /** The runtime's busiest thread, in cores: near 1.0, the one isolate running all our JavaScript is full. */
+  busiestThreadCores?: number;
 }
 
 export interface SuiteResult {

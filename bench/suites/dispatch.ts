@@ -189,6 +189,18 @@ export async function benchDispatch(o: DispatchOptions): Promise<SuiteResult> {
     noise.push({ phase: "heartbeat storm (HTTP)", ...stormCpu });
     details.heartbeats = storm;
     await settle(server.workerdPids, { maxMs: 30_000 });
+    // The trivial route with as many connections, back to back: the most any HTTP route can do here.
+    const wH = new CpuWindow(server.workerdPids);
+    const healthz = await cannon.call<CannonResult>("run", {
+      url: server.url,
+      method: "GET",
+      path: "/healthz",
+      connections: o.workers,
+      seconds: o.stormSeconds,
+    });
+    noise.push({ phase: "GET /healthz, as many connections", ...wH.finish() });
+    details.healthzBaseline = healthz;
+    await settle(server.workerdPids, { maxMs: 30_000 });
     const w6 = new CpuWindow(server.workerdPids);
     const chStorm = await fleet.call<Storm>("storm", { seconds: o.stormSeconds, via: "channel" });
     const chStormCpu = w6.finish();
@@ -258,6 +270,15 @@ export async function benchDispatch(o: DispatchOptions): Promise<SuiteResult> {
         {
           target: atLeast(2000),
           note: `${storm.workers} workers back to back; ${storm.failed} failed; the agent's fallback path`,
+        },
+      ),
+      fig(
+        "heartbeat.healthzRps",
+        `GET /healthz req/s in the same run (${o.workers} connections back to back)`,
+        healthz.rps,
+        "/s",
+        {
+          note: `the ceiling of any HTTP route here; HTTP heartbeats reach ${round(storm.perSecond / Math.max(1, healthz.rps), 2)} of it`,
         },
       ),
       fig(

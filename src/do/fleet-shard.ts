@@ -13,7 +13,7 @@ import { schedulerStub, tenantStub } from "../stubs.ts";
 import { CapacityPusher } from "./fleet/capacity-push.ts";
 import { WorkerChannel } from "./fleet/channel.ts";
 import { type AssignItem, type Assignment, reconcile, recordLeases, toAssignment } from "./fleet/leases.ts";
-import { nextLivenessDue, sweepLiveness } from "./fleet/liveness.ts";
+import { extendAfterOutage, nextLivenessDue, sweepLiveness } from "./fleet/liveness.ts";
 import { type AgentUpdate, applyReports, type Rejection } from "./fleet/reports.ts";
 import {
   FLEET_SCHEMA,
@@ -22,6 +22,7 @@ import {
   LIVE,
   type RegisterInput,
   type WorkerRow,
+  type WorkerView,
 } from "./fleet/store.ts";
 
 export type { AssignItem, Assignment } from "./fleet/leases.ts";
@@ -188,7 +189,7 @@ export class FleetShard extends DurableObject<Env> {
     }
   }
 
-  async drain(workerId: string): Promise<Result<{ worker: ReturnType<FleetShard["describe"]> }>> {
+  async drain(workerId: string): Promise<Result<{ worker: WorkerView }>> {
     const w = this.store.worker(workerId);
     if (!w || w.state === "left") return fail("NotFound", `no worker ${workerId}`);
     if (!w.drain) {
@@ -200,7 +201,7 @@ export class FleetShard extends DurableObject<Env> {
       await this.afterWrite();
       void this.pushCapacity();
     }
-    return { ok: true, worker: this.describe(this.store.worker(workerId)!) };
+    return { ok: true, worker: this.store.describe(this.store.worker(workerId)!) };
   }
 
   /** The agent leaves for good; leases it still holds are handed back to their queues. */
@@ -280,23 +281,8 @@ export class FleetShard extends DurableObject<Env> {
 
   /** Counters and gauges for /metrics without shipping the whole worker list. */
   async stats() {
-    const byState: Record<string, number> = {};
-    let gpus = 0;
-    let free = 0;
-    for (const w of this.store.workers()) {
-      const key = w.drain && LIVE.has(w.state) ? "draining" : w.state;
-      byState[key] = (byState[key] ?? 0) + 1;
-      if (LIVE.has(w.state)) {
-        const c = this.store.capacity(w);
-        gpus += c.gpus.length;
-        free += c.free.length;
-      }
-    }
     return {
-      shard: this.store.shard,
-      workersByState: byState,
-      gpus,
-      freeGpus: free,
+      ...this.store.gauges(),
       ...this.counters,
       outboxPending: this.outbox.pending(),
       outboxLagSeconds: this.outbox.lagSeconds(),
@@ -304,11 +290,7 @@ export class FleetShard extends DurableObject<Env> {
   }
 
   async listWorkers() {
-    return this.store.workers().map((w) => this.describe(w));
-  }
-
-  describe(w: WorkerRow) {
-    return this.store.describe(w);
+    return this.store.workers().map((w) => this.store.describe(w));
   }
 
   // ------------------------------------------------------------------ WebSocket channel to agents
@@ -359,23 +341,8 @@ export class FleetShard extends DurableObject<Env> {
     // An alarm that fires far later than it was due means this object (or the platform) was down: the
     // silence was ours, not the workers'. Give every live worker a fresh lease instead of declaring the
     // whole fleet dead and requeueing every running job at once.
-    if (due !== null && now - due > 2 * this.cfg.heartbeatSeconds * 1000) {
-      const d = deadlinesAt(now, this.timing);
-      this.sql.exec(
-        "UPDATE workers SET suspect_at = ?, dead_at = ? WHERE state IN ('starting','alive','suspect')",
-        d.suspectAt,
-        d.deadAt,
-      );
-      this.store.forget();
-      this.store.liveness.forget();
-      console.warn(
-        JSON.stringify({
-          level: "warn",
-          msg: "fleet shard was unavailable; worker leases extended",
-          lateMs: now - due,
-        }),
-      );
-    }
+    if (due !== null && now - due > 2 * this.cfg.heartbeatSeconds * 1000)
+      extendAfterOutage(this.sql, this.store, now, now - due, this.timing);
     await sweepLiveness(this.sql, this.store, now, {
       suspect: (id) => this.ctx.storage.transactionSync(() => this.setState(id, "suspect")),
       dead: async (id) => {

@@ -1,6 +1,7 @@
 // Worker liveness, driven by the shard's alarm: alive → suspect after two missed heartbeats (no new work),
 // → dead after the lease TTL (its leases go back to their queues). The exact deadlines of recently heard
 // workers are in memory (the store's LivenessBook); storage holds padded ones (src/domain/liveness.ts).
+import { deadlinesAt, type Timing } from "../../domain/liveness.ts";
 import { minTime } from "../../lib/alarm.ts";
 import { all, scalar } from "../../lib/sql.ts";
 import { type FleetStore, LIVE } from "./store.ts";
@@ -53,5 +54,30 @@ export function nextLivenessDue(sql: SqlStorage, store: FleetStore): number | nu
     scalar<number>(sql, "SELECT min(dead_at) FROM workers WHERE state IN ('starting','alive','suspect')"),
     mem.suspectAt,
     mem.deadAt,
+  );
+}
+
+/**
+ * The alarm fired far later than it was due: this object (or the platform) was down, so the silence was
+ * ours, not the workers'. Give every live worker a fresh lease instead of declaring the whole fleet dead and
+ * requeueing every running job at once.
+ */
+export function extendAfterOutage(
+  sql: SqlStorage,
+  store: FleetStore,
+  now: number,
+  lateMs: number,
+  t: Timing,
+): void {
+  const d = deadlinesAt(now, t);
+  sql.exec(
+    "UPDATE workers SET suspect_at = ?, dead_at = ? WHERE state IN ('starting','alive','suspect')",
+    d.suspectAt,
+    d.deadAt,
+  );
+  store.forget();
+  store.liveness.forget();
+  console.warn(
+    JSON.stringify({ level: "warn", msg: "fleet shard was unavailable; worker leases extended", lateMs }),
   );
 }

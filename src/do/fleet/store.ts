@@ -238,6 +238,23 @@ export class FleetStore {
     };
   }
 
+  /** Workers by state, GPUs and free GPUs of the live ones. */
+  gauges() {
+    const workersByState: Record<string, number> = {};
+    let gpus = 0;
+    let freeGpus = 0;
+    for (const w of this.workers()) {
+      const key = w.drain && LIVE.has(w.state) ? "draining" : w.state;
+      workersByState[key] = (workersByState[key] ?? 0) + 1;
+      if (LIVE.has(w.state)) {
+        const c = this.capacity(w);
+        gpus += c.gpus.length;
+        freeGpus += c.free.length;
+      }
+    }
+    return { shard: this.shard, workersByState, gpus, freeGpus };
+  }
+
   /** The admin view of a worker: GPUs, free indices, state, leases. */
   describe(w: WorkerRow) {
     const cap = this.capacity(w);
@@ -264,3 +281,5 @@ export class FleetStore {
     };
   }
 }
+
+export type WorkerView = ReturnType<FleetStore["describe"]>;
