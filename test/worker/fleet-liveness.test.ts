@@ -4,9 +4,9 @@
 // the alarm go by memory, so a worker that falls silent is found on time, not one interval late.
 import { env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import type { FleetShard } from "../../src/do/fleet-shard.ts";
 import { nextLivenessDue, sweepLiveness } from "../../src/do/fleet/liveness.ts";
 import type { FleetStore } from "../../src/do/fleet/store.ts";
+import type { FleetShard } from "../../src/do/fleet-shard.ts";
 import { shardOfWorker } from "../../src/stubs.ts";
 import { ADMIN, api, createPool, heartbeat, registerWorker } from "./helpers.ts";
 
@@ -38,7 +38,9 @@ async function inspect(workerId: string) {
 }
 
 const lastSeenAt = async (id: string) => {
-  const r = await api<{ items: { id: string; lastSeenAt: string }[] }>("GET", "/v1/workers", { token: ADMIN });
+  const r = await api<{ items: { id: string; lastSeenAt: string }[] }>("GET", "/v1/workers", {
+    token: ADMIN,
+  });
   return Date.parse(r.body.items.find((w) => w.id === id)!.lastSeenAt);
 };
 
