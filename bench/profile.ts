@@ -1,7 +1,8 @@
 // CPU profile of the Worker under load, through wrangler dev's inspector (the DevTools protocol that
 // `--inspector-port` exposes): `npx tsx bench/profile.ts submit|dispatch|heartbeat [seconds]`. Writes
-// bench/out/profile-<what>.cpuprofile (open it in Chrome DevTools) and prints the functions with the most
-// self time and the most inclusive time — the evidence behind the bottlenecks in bench/analysis.md.
+// bench/out/profile-<what>.cpuprofile (open it in Chrome DevTools) and profile-<what>.bundle.js (the code its
+// line numbers point into), and prints the functions with the most self time and the most inclusive time —
+// the evidence behind the bottlenecks in bench/analysis.md.
 import fs from "node:fs";
 import path from "node:path";
 import WebSocket from "ws";
@@ -64,14 +65,14 @@ class Inspector {
  * The bundle wrangler dev is running (.wrangler/tmp/dev-…/index.js, the newest) and where each source file's
  * code starts in it: esbuild marks every module with a `// path` comment, so a profile line maps to a file.
  */
-function bundleRegions(): (line: number) => string {
+function bundleRegions(): { bundle: string | null; fileOf: (line: number) => string } {
   const base = path.join(ROOT, ".wrangler", "tmp");
   const bundles = fs
     .readdirSync(base)
     .filter((d) => d.startsWith("dev-") && fs.existsSync(path.join(base, d, "index.js")))
     .map((d) => path.join(base, d, "index.js"))
     .sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs);
-  if (!bundles[0]) return () => "index.js";
+  if (!bundles[0]) return { bundle: null, fileOf: () => "index.js" };
   const starts: [number, string][] = [];
   fs.readFileSync(bundles[0], "utf8")
     .split("\n")
@@ -79,7 +80,7 @@ function bundleRegions(): (line: number) => string {
       const m = /^\/\/ ((?:src|functions|db|node_modules)\/\S+)$/.exec(l);
       if (m) starts.push([i + 1, m[1]!.replace(/^node_modules\/(@[^/]+\/[^/]+|[^/]+)\/.*$/, "$1")]);
     });
-  return (line) => {
+  const fileOf = (line: number) => {
     let lo = 0;
     let hi = starts.length - 1;
     let found = "index.js";
@@ -92,6 +93,7 @@ function bundleRegions(): (line: number) => string {
     }
     return found;
   };
+  return { bundle: bundles[0], fileOf };
 }
 
 /** Self and inclusive time per function (name + location), from the sampled call tree. */
@@ -200,12 +202,14 @@ async function main() {
     }
     await load;
     const { profile } = await insp.send<{ profile: Profile }>("Profiler.stop");
-    const fileOf = bundleRegions();
+    const { bundle, fileOf } = bundleRegions();
     insp.close();
     for (const c of children) await c.stop();
     fs.mkdirSync(OUT_DIR, { recursive: true });
     const file = path.join(OUT_DIR, `profile-${what}.cpuprofile`);
     fs.writeFileSync(file, JSON.stringify(profile));
+    // The profile's line numbers point into this bundle, which wrangler deletes when it stops.
+    if (bundle) fs.copyFileSync(bundle, file.replace(/\.cpuprofile$/, ".bundle.js"));
     console.log(`${what}: ${file}`);
     console.log(summarize(profile, fileOf).join("\n"));
   } finally {
