@@ -5,20 +5,9 @@
 import { sql } from "drizzle-orm";
 import type { OutboxItem } from "./history.ts";
 import type { Db, Q } from "./pg.ts";
+import { rowsJson } from "./pg-json.ts";
 
 const iso = (ms: number | null | undefined) => (ms == null ? null : new Date(ms).toISOString());
-
-/** Postgres text cannot hold U+0000: replace it (agents' output and old rows may carry it). */
-function clean<T>(v: T): T {
-  if (typeof v === "string") return (v.includes("\u0000") ? v.replaceAll("\u0000", "\uFFFD") : v) as T;
-  if (Array.isArray(v)) return v.map(clean) as T;
-  if (v && typeof v === "object") {
-    const o: Record<string, unknown> = {};
-    for (const [k, x] of Object.entries(v)) o[clean(k)] = clean(x);
-    return o as T;
-  }
-  return v;
-}
 
 /** Keep the newest snapshot per key: one INSERT … ON CONFLICT may not touch the same row twice. */
 function latest<T>(items: T[], key: (t: T) => string, version: (t: T) => number): T[] {
@@ -52,7 +41,7 @@ async function upsert(q: Q, u: Upsert, rows: Record<string, unknown>[]): Promise
   const head = `INSERT INTO ${u.table} (${list}) SELECT ${list} FROM jsonb_populate_recordset(NULL::${u.table}, `;
   const tail = `::jsonb) ON CONFLICT (${u.conflict}) ${action}`;
   for (let i = 0; i < rows.length; i += CHUNK) {
-    const json = JSON.stringify(rows.slice(i, i + CHUNK));
+    const json = rowsJson(rows.slice(i, i + CHUNK));
     await q.execute(sql`${sql.raw(head)}${json}${sql.raw(tail)}`);
   }
 }
@@ -65,10 +54,9 @@ export async function applyOutbox(db: Db, raw: OutboxItem[]): Promise<void> {
   // Never drop silently: an item of a kind this sink does not know is a bug, and must stay in the outbox.
   const unknown = raw.find((i) => !KINDS.has(i.kind));
   if (unknown) throw new Error(`outbox item of unknown kind "${unknown.kind}"`);
-  const items = raw.map((i) => clean(i));
   type DataOf<K extends OutboxItem["kind"]> = Extract<OutboxItem, { kind: K }>["data"];
   const by = <K extends OutboxItem["kind"]>(k: K): DataOf<K>[] =>
-    items.filter((i) => i.kind === k).map((i) => i.data as unknown as DataOf<K>);
+    raw.filter((i) => i.kind === k).map((i) => i.data as unknown as DataOf<K>);
 
   const jobRows = latest(
     by("job"),
