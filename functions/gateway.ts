@@ -46,8 +46,11 @@ export const requestId: MiddlewareHandler<HonoEnv> = async (c, next) => {
   c.set("authError", null);
   const started = Date.now();
   c.set("startedAt", started);
-  await next();
+  // Set before the handler, the header is built into responses made with c.json/c.body; set after, it
+  // would copy the finished Response once more. Problems and raw Responses still get it afterwards.
   c.header("x-request-id", id);
+  await next();
+  if (!c.res.headers.has("x-request-id")) c.header("x-request-id", id);
   if (c.env.LOG_REQUESTS !== "0") {
     const p = c.get("principal");
     // Never the Authorization header, query strings or bodies: they can carry secrets.

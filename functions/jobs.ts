@@ -1,6 +1,7 @@
 // Jobs: submit, list (Postgres history), show/events/logs/explain/cancel (the tenant's live object), queue.
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { and, desc, eq, lt, or, sql } from "drizzle-orm";
+import type { Context, TypedResponse } from "hono";
 import { jobEvents, jobLogs, jobs } from "../db/schema.ts";
 import { viewFromRecord } from "../src/do/tenant/view.ts";
 import { sha256Hex } from "../src/domain/ids.ts";
@@ -29,6 +30,33 @@ export const jobsApp = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
 const member = tenantRole("member");
 const JobIdParam = IdParam("id", "job_01jd9r2v6m3x4c5b6n7p8q9r0s");
 
+/**
+ * Validated by hand, not as `request.headers`: that validator copies every request header into an object
+ * for this one optional header, on the busiest route. Same schema, same 400 (validationHook).
+ */
+const IdempotencyHeader = z.object({
+  "idempotency-key": jobsApp.openAPIRegistry.registerParameter(
+    "IdempotencyKey",
+    z
+      .string()
+      .min(1)
+      .max(255)
+      .regex(/^[\x21-\x7e]+$/, "printable ASCII without spaces")
+      .openapi({
+        param: { name: "Idempotency-Key", in: "header", required: false },
+        description: "Same key within 24 h returns the first job (200), never a second one",
+      }),
+  ),
+});
+
+function idempotencyKey(c: Context<HonoEnv>): string | null {
+  const given = c.req.header("idempotency-key");
+  if (given === undefined) return null;
+  const r = IdempotencyHeader.safeParse({ "idempotency-key": given });
+  if (!r.success) validationHook({ ...r, target: "header" }, c);
+  return given;
+}
+
 const SubmitResponse = Job.extend({
   array: z.object({ id: z.string(), size: z.number().int() }).optional(),
 }).openapi("SubmittedJob");
@@ -40,18 +68,8 @@ jobsApp.openapi(
     tags: ["jobs"],
     summary: "Submit a job (or an array of tasks)",
     middleware: [member] as const,
-    request: {
-      headers: z.object({
-        "idempotency-key": z
-          .string()
-          .min(1)
-          .max(255)
-          .regex(/^[\x21-\x7e]+$/, "printable ASCII without spaces")
-          .optional()
-          .openapi({ description: "Same key within 24 h returns the first job (200), never a second one" }),
-      }),
-      body: body(JobSubmit),
-    },
+    parameters: [{ $ref: "#/components/parameters/IdempotencyKey" }],
+    request: { body: body(JobSubmit) },
     responses: {
       201: json(SubmitResponse, "Created and queued"),
       200: json(SubmitResponse, "Idempotent replay: the job first created with this Idempotency-Key"),
@@ -61,7 +79,7 @@ jobsApp.openapi(
   async (c) => {
     const who = tenantOf(c);
     const input = c.req.valid("json");
-    const key = c.req.valid("header")["idempotency-key"] ?? null;
+    const key = idempotencyKey(c);
     const r = unwrap(
       await tenantStub(c.env, who.tenantId).submit(who.keyHash, {
         job: toSubmitJob(input),
@@ -74,11 +92,12 @@ jobsApp.openapi(
       }),
     );
     recordSubmitLatency(who.tenantId, (Date.now() - c.get("startedAt")) / 1000);
-    c.header("location", `/v1/jobs/${r.job.id}`);
-    return c.json(
-      { ...(r.job as z.infer<typeof Job>), ...(r.array ? { array: r.array } : {}) },
-      r.created ? 201 : 200,
-    );
+    // The object sends the SubmittedJob already serialized (src/do/tenant/submit.ts, SubmitReply).
+    const headers = { "content-type": "application/json", location: `/v1/jobs/${r.id}` };
+    type Submitted = z.infer<typeof SubmitResponse>;
+    return r.created
+      ? (c.body(r.body, 201, headers) as unknown as TypedResponse<Submitted, 201, "json">)
+      : (c.body(r.body, 200, headers) as unknown as TypedResponse<Submitted, 200, "json">);
   },
 );
 

@@ -10,19 +10,21 @@ import type { HonoEnv } from "./hono-env.ts";
  * row that can never be flushed, which stops all of that tenant's history. No API value needs it.
  */
 function findNul(v: unknown, path: string[] = []): string[] | null {
+  // One path array, pushed and popped: this runs on every request body, and almost never finds anything.
   if (typeof v === "string") return v.includes("\u0000") ? path : null;
   if (Array.isArray(v)) {
     for (let i = 0; i < v.length; i++) {
-      const p = findNul(v[i], [...path, String(i)]);
-      if (p) return p;
+      path.push(String(i));
+      if (findNul(v[i], path)) return path;
+      path.pop();
     }
     return null;
   }
   if (v && typeof v === "object") {
-    for (const [k, x] of Object.entries(v)) {
-      if (k.includes("\u0000")) return [...path, k];
-      const p = findNul(x, [...path, k]);
-      if (p) return p;
+    for (const k of Object.keys(v)) {
+      path.push(k);
+      if (k.includes("\u0000") || findNul((v as Record<string, unknown>)[k], path)) return path;
+      path.pop();
     }
   }
   return null;

@@ -13,14 +13,36 @@ export type Stub<T> = {
   [K in keyof T as T[K] extends (...args: never[]) => Promise<unknown> ? K : never]: T[K];
 };
 
-export const tenantStub = (env: Env, tenantId: string) =>
-  env.TENANT_QUEUE.getByName(tenantId) as unknown as Stub<TenantQueue>;
+/**
+ * Object ids by name, per namespace. Deriving an id hashes the name, and every submit and report derives
+ * one; an id (unlike a stub) belongs to no request, so the isolate keeps it. Bounded: a spray of names
+ * cannot grow it without limit.
+ */
+const ids = new WeakMap<DurableObjectNamespace, Map<string, DurableObjectId>>();
+const IDS_MAX = 10_000;
 
-export const fleetStub = (env: Env, shard: string) =>
-  env.FLEET.getByName(shard) as unknown as Stub<FleetShard>;
+function byName(ns: DurableObjectNamespace, name: string): DurableObjectStub {
+  let m = ids.get(ns);
+  if (!m) {
+    m = new Map();
+    ids.set(ns, m);
+  }
+  let id = m.get(name);
+  if (!id) {
+    if (m.size >= IDS_MAX) m.clear();
+    id = ns.idFromName(name);
+    m.set(name, id);
+  }
+  return ns.get(id);
+}
+
+export const tenantStub = (env: Env, tenantId: string) =>
+  byName(env.TENANT_QUEUE, tenantId) as unknown as Stub<TenantQueue>;
+
+export const fleetStub = (env: Env, shard: string) => byName(env.FLEET, shard) as unknown as Stub<FleetShard>;
 
 export const schedulerStub = (env: Env, domain = "global") =>
-  env.SCHEDULER.getByName(domain) as unknown as Stub<Scheduler>;
+  byName(env.SCHEDULER, domain) as unknown as Stub<Scheduler>;
 
 export const shardName = (i: number) => `shard-${String(i).padStart(2, "0")}`;
 

@@ -44,7 +44,13 @@ import {
 import { RateLimiter } from "./tenant/rate-limit.ts";
 import { TenantReads } from "./tenant/reads.ts";
 import { TENANT_SCHEMA } from "./tenant/schema.ts";
-import { dryRunPolicies, type SubmitJob, type SubmitOk, type SubmitRequest } from "./tenant/submit.ts";
+import {
+  dryRunPolicies,
+  type SubmitJob,
+  type SubmitReply,
+  type SubmitRequest,
+  toReply,
+} from "./tenant/submit.ts";
 import { SubmitBatcher } from "./tenant/submit-batch.ts";
 import { Upkeep } from "./tenant/upkeep.ts";
 
@@ -159,14 +165,15 @@ export class TenantQueue extends DurableObject<Env> {
 
   // ---------------------------------------------------------------- tenant API
 
-  async submit(keyHash: string, req: SubmitRequest): Promise<Result<SubmitOk>> {
+  async submit(keyHash: string, req: SubmitRequest): Promise<Result<SubmitReply>> {
     if (!(await this.ensureCatalog())) return fail("Unauthorized", "unknown tenant");
     const who = this.catalog.principal(keyHash);
     if (!who) return fail("Unauthorized", "API key is not valid (revoked?)");
     const limited = this.limiter.check(this.catalog.limits(), "submit", req.job.array?.size ?? 1);
     if (!limited.ok) return limited;
     for (const s of req.latencies ?? []) observe(this.tc.stats.submit, s);
-    return this.submits.submit(who, req);
+    const r = await this.submits.submit(who, req);
+    return r.ok ? { ok: true, ...toReply(r) } : r;
   }
 
   /** The dry run: exactly the evaluation submit performs, with the same cached policies. */

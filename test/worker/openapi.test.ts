@@ -129,6 +129,23 @@ describe("OpenAPI document", () => {
     }
     expect(issues).toEqual([]);
   });
+
+  it("documents the submit route's optional Idempotency-Key header with its rules", async () => {
+    type Ref = { $ref: string };
+    const doc = (await document()) as Doc & {
+      components: { parameters: Record<string, unknown>; schemas: Record<string, unknown> };
+    };
+    const deref = (x: unknown, where: Record<string, unknown>) =>
+      where[(x as Ref).$ref.slice((x as Ref).$ref.lastIndexOf("/") + 1)];
+    const ref = (doc.paths["/v1/jobs"]!.post!.parameters as unknown as Ref[])[0];
+    const p = deref(ref, doc.components.parameters) as { schema: Ref };
+    expect(p).toMatchObject({ name: "Idempotency-Key", in: "header", required: false });
+    expect(deref(p.schema, doc.components.schemas)).toMatchObject({
+      type: "string",
+      minLength: 1,
+      maxLength: 255,
+    });
+  });
 });
 
 describe("the document and the Worker agree", () => {

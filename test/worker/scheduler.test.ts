@@ -190,6 +190,25 @@ describe("scheduler", () => {
     expect(other.status).toBe(409);
   });
 
+  it("a malformed Idempotency-Key is a 400 naming the header, and creates nothing", async () => {
+    const t = await createTenant();
+    const body = { name: "bad-key", command: ["true"], gpus: 1, gpuType: "NOWHERE" };
+    for (const key of ["has space", "x".repeat(256), "tab\there", ""]) {
+      const r = await api<{ code: string; errors: { path: string }[] }>("POST", "/v1/jobs", {
+        token: t.memberKey,
+        body,
+        headers: { "idempotency-key": key },
+      });
+      expect(r.status, key).toBe(400);
+      expect(r.body.code).toBe("ValidationFailed");
+      expect([...new Set(r.body.errors.map((e) => e.path))]).toEqual(["header.idempotency-key"]);
+    }
+    const q = await api<{ counts: { byState: { queued: number } } }>("GET", "/v1/queue", {
+      token: t.memberKey,
+    });
+    expect(q.body.counts.byState.queued).toBe(0);
+  });
+
   it("cancel racing an assignment never leaves the job running or the GPU held", async () => {
     const type = gpuTypeName("CR");
     const t = await createTenant();
