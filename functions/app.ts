@@ -14,11 +14,12 @@ import { policiesApp } from "./policies.ts";
 import { poolsApp } from "./pools.ts";
 import { onError, problem } from "./problem.ts";
 import { quotasApp } from "./quotas.ts";
+import { MemoRouter } from "./router.ts";
 import { tenantsApp } from "./tenants.ts";
 import { validationHook } from "./validation.ts";
 import { workersApp } from "./workers.ts";
 
-export const app = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook });
+export const app = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook, router: new MemoRouter() });
 
 /** Agent reports carry output tails and get their own larger limits (functions/workers.ts). */
 const REPORT_PATH = /^\/v1\/workers\/[^/]+\/(heartbeat|jobs\/[^/]+\/status)$/;
