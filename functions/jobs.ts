@@ -9,7 +9,7 @@ import { GantryError, unwrap } from "../src/errors.ts";
 import type { JobRecord } from "../src/lib/history.ts";
 import { withDb } from "../src/lib/pg.ts";
 import { tenantStub } from "../src/stubs.ts";
-import { actorOf, tenantOf, tenantRole } from "./gateway.ts";
+import { actorOf, requestIdHeader, tenantOf, tenantRole } from "./gateway.ts";
 import type { HonoEnv } from "./hono-env.ts";
 import { recordSubmitLatency, takeSubmitLatencies } from "./latency.ts";
 import {
@@ -92,12 +92,20 @@ jobsApp.openapi(
       }),
     );
     recordSubmitLatency(who.tenantId, (Date.now() - c.get("startedAt")) / 1000);
-    // The object sends the SubmittedJob already serialized (src/do/tenant/submit.ts, SubmitReply).
-    const headers = { "content-type": "application/json", location: `/v1/jobs/${r.id}` };
+    // The object sends the SubmittedJob already serialized (src/do/tenant/submit.ts, SubmitReply), and the
+    // Response is built once with every header it needs (Hono's helpers would assemble a Headers object).
+    const init = (status: 200 | 201) => ({
+      status,
+      headers: {
+        "content-type": "application/json",
+        location: `/v1/jobs/${r.id}`,
+        ...requestIdHeader(c),
+      },
+    });
     type Submitted = z.infer<typeof SubmitResponse>;
     return r.created
-      ? (c.body(r.body, 201, headers) as unknown as TypedResponse<Submitted, 201, "json">)
-      : (c.body(r.body, 200, headers) as unknown as TypedResponse<Submitted, 200, "json">);
+      ? (new Response(r.body, init(201)) as unknown as TypedResponse<Submitted, 201, "json">)
+      : (new Response(r.body, init(200)) as unknown as TypedResponse<Submitted, 200, "json">);
   },
 );
 

@@ -10,7 +10,7 @@ import { GantryError, unwrap } from "../src/errors.ts";
 import { withDb } from "../src/lib/pg.ts";
 import { HeartbeatBodySchema, JobUpdateSchema } from "../src/protocol/heartbeat.ts";
 import { allShards, fleetStub, schedulerStub, shardName, shardOfWorker } from "../src/stubs.ts";
-import { allow } from "./gateway.ts";
+import { allow, requestIdHeader } from "./gateway.ts";
 import type { HonoEnv } from "./hono-env.ts";
 import { problem } from "./problem.ts";
 import { body, errorsWith, IdParam, json, Loose } from "./schemas.ts";
@@ -179,6 +179,7 @@ workersApp.openapi(
     return c.json(
       { assignments: r.assignments, cancel: r.cancel, drain: r.drain, rejected: r.rejected },
       200,
+      requestIdHeader(c),
     );
   },
 );
@@ -214,7 +215,7 @@ workersApp.openapi(
     const r = unwrap(
       await fleetStub(c.env, p.shard).report(id, p.tokenHash, { jobId, ...c.req.valid("json") }),
     );
-    return c.json({ jobId, state: r.state }, 200);
+    return c.json({ jobId, state: r.state }, 200, requestIdHeader(c));
   },
 );
 

@@ -32,6 +32,30 @@ const stateOf = async (id: string) => {
 };
 
 describe("fleet", () => {
+  it("submit, heartbeat and status answers carry the request id, the caller's when it sends one", async () => {
+    const type = gpuTypeName("RID");
+    const t = await createTenant();
+    const w = await registerWorker((await createPool()).joinToken, 1, type);
+    const s = await submit(t.memberKey, { gpuType: type }, { "x-request-id": "rid-submit-1" });
+    expect(s.status).toBe(201);
+    expect(s.headers.get("x-request-id")).toBe("rid-submit-1");
+    expect(s.headers.get("location")).toBe(`/v1/jobs/${s.body.id}`);
+    expect(s.headers.get("content-type")).toBe("application/json");
+    const [a] = await awaitAssignments(w);
+    const hb = await api("POST", `/v1/workers/${w.workerId}/heartbeat`, {
+      token: w.token,
+      body: { running: [] },
+      headers: { "x-request-id": "rid-hb-1" },
+    });
+    expect(hb.headers.get("x-request-id")).toBe("rid-hb-1");
+    const st = await api("POST", `/v1/workers/${w.workerId}/jobs/${a!.jobId}/status`, {
+      token: w.token,
+      body: { lease: a!.lease, state: "running" },
+    });
+    expect(st.status, st.text).toBe(200);
+    expect(st.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
   it("starting → alive → suspect (two missed heartbeats) → dead (lease TTL); a returning worker is told to stop", async () => {
     const type = gpuTypeName("LV");
     const t = await createTenant();
