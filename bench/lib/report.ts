@@ -118,6 +118,7 @@ export function renderReport(all: Record<string, StoredSuite>): string {
     `BENCH_VARS='{"OUTBOX_FLUSH_MS":"2000"}' npm run bench -- submit   # the Worker's vars overridden (experiments)`,
     "npx tsx bench/scale-sim.ts         # the scale model alone (docs/scale.md)",
     "npx tsx bench/profile.ts submit 10 # CPU profile of the Worker under load (submit | dispatch | heartbeat)",
+    "npx tsx bench/ab.ts /tmp/base     # another checkout vs this one, alternated round by round (compare code)",
     "npm run test:chaos                 # kill -9 / Postgres outage / idempotency through a crash",
     "```",
     "",
