@@ -1,7 +1,7 @@
 // Jobs: submit, list (Postgres history), show/events/logs/explain/cancel (the tenant's live object), queue.
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { and, desc, eq, lt, or, sql } from "drizzle-orm";
-import type { Context, TypedResponse } from "hono";
+import type { TypedResponse } from "hono";
 import { jobEvents, jobLogs, jobs } from "../db/schema.ts";
 import { viewFromRecord } from "../src/do/tenant/view.ts";
 import { sha256Hex } from "../src/domain/ids.ts";
@@ -11,6 +11,7 @@ import { withDb } from "../src/lib/pg.ts";
 import { tenantStub } from "../src/stubs.ts";
 import { actorOf, requestIdHeader, tenantOf, tenantRole } from "./gateway.ts";
 import type { HonoEnv } from "./hono-env.ts";
+import { IdempotencyKeySchema, idempotencyKey } from "./idempotency.ts";
 import { recordSubmitLatency, takeSubmitLatencies } from "./latency.ts";
 import {
   body,
@@ -30,32 +31,7 @@ export const jobsApp = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook })
 const member = tenantRole("member");
 const JobIdParam = IdParam("id", "job_01jd9r2v6m3x4c5b6n7p8q9r0s");
 
-/**
- * Validated by hand, not as `request.headers`: that validator copies every request header into an object
- * for this one optional header, on the busiest route. Same schema, same 400 (validationHook).
- */
-const IdempotencyHeader = z.object({
-  "idempotency-key": jobsApp.openAPIRegistry.registerParameter(
-    "IdempotencyKey",
-    z
-      .string()
-      .min(1)
-      .max(255)
-      .regex(/^[\x21-\x7e]+$/, "printable ASCII without spaces")
-      .openapi({
-        param: { name: "Idempotency-Key", in: "header", required: false },
-        description: "Same key within 24 h returns the first job (200), never a second one",
-      }),
-  ),
-});
-
-function idempotencyKey(c: Context<HonoEnv>): string | null {
-  const given = c.req.header("idempotency-key");
-  if (given === undefined) return null;
-  const r = IdempotencyHeader.safeParse({ "idempotency-key": given });
-  if (!r.success) validationHook({ ...r, target: "header" }, c);
-  return given;
-}
+jobsApp.openAPIRegistry.registerParameter("IdempotencyKey", IdempotencyKeySchema);
 
 const SubmitResponse = Job.extend({
   array: z.object({ id: z.string(), size: z.number().int() }).optional(),
