@@ -6,8 +6,8 @@
 // dev's proxy in front of it. Not part of `npm run bench`: it compares code, it does not measure targets.
 import type { CannonArgs, CannonResult } from "./child/autocannon.ts";
 import { ChildProc } from "./lib/child.ts";
-import { cmdline, cpuSeconds } from "./lib/proc.ts";
-import type { BenchServer } from "./lib/server.ts";
+import { cpuSeconds } from "./lib/proc.ts";
+import { type BenchServer, proxyPidOf } from "./lib/server.ts";
 import { benchJob, createTenant } from "./lib/setup.ts";
 import { median } from "./lib/stats.ts";
 
@@ -36,9 +36,8 @@ try {
     const server = await start();
     const t = await createTenant(server.url, server.admin, "ab", { policies: 5 });
     const base = { url: server.url, connections: 50, seconds };
-    // wrangler dev's proxy is the workerd listening on the public port.
-    const port = new URL(server.url).port;
-    const proxy = server.workerdPids().find((p) => cmdline(p).includes(`entry=127.0.0.1:${port}`)) ?? -1;
+    // The other checkout's server may predate proxyPid(): this checkout's helper finds it for both.
+    const proxy = proxyPidOf(server.url, server.workerdPids());
     sides.push({
       name,
       server,

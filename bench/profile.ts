@@ -1,5 +1,5 @@
 // CPU profile of the Worker under load, through wrangler dev's inspector (the DevTools protocol that
-// `--inspector-port` exposes): `npx tsx bench/profile.ts submit|dispatch|heartbeat [seconds]`. Writes
+// `--inspector-port` exposes): `npx tsx bench/profile.ts submit|dispatch|trickle|heartbeat [seconds]`. Writes
 // bench/out/profile-<what>.cpuprofile (open it in Chrome DevTools) and profile-<what>.bundle.js (the code its
 // line numbers point into), and prints the functions with the most self time and the most inclusive time —
 // the evidence behind the bottlenecks in bench/analysis.md.
@@ -196,6 +196,8 @@ async function main() {
           seconds,
           prefix: "p",
           job: benchJob("x", "SIMH100"),
+          // "trickle": 50 submits/s with idle capacity, the latency phase of the dispatch suite.
+          ...(what === "trickle" ? { ratePerSecond: 50 } : {}),
         };
         load = clients.call("run", a);
       }

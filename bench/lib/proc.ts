@@ -108,13 +108,17 @@ export function cpuSeconds(pids: number[]): number {
   return t / HZ;
 }
 
-/** Busy and total CPU seconds of the whole machine since boot (all cores), from /proc/stat. */
-export function machineCpu(): { busy: number; total: number } {
+/**
+ * Busy and total CPU seconds of the whole machine since boot (all cores), from /proc/stat. `steal` (inside
+ * `busy`) is time the hypervisor gave our virtual CPUs' turn to someone else: on a shared VM, the part of
+ * "busy" that is not any process here.
+ */
+export function machineCpu(): { busy: number; total: number; steal: number } {
   const line = fs.readFileSync("/proc/stat", "utf8").split("\n")[0]!;
   const v = line.trim().split(/\s+/).slice(1).map(Number);
   const idle = (v[3] ?? 0) + (v[4] ?? 0); // idle + iowait
   const total = v.slice(0, 8).reduce((a, b) => a + b, 0); // guest time is already inside user/nice
-  return { busy: (total - idle) / HZ, total: total / HZ };
+  return { busy: (total - idle) / HZ, total: total / HZ, steal: (v[7] ?? 0) / HZ };
 }
 
 /**
@@ -141,24 +145,30 @@ export class CpuWindow {
     return cpuSeconds(descendants(process.pid)) + ((self?.ticks ?? 0) + (self?.childTicks ?? 0)) / HZ;
   }
 
-  /** A grandchild that exited is counted by nobody here, so "ours" is a lower bound (wrangler reaps workerd). */
+  /**
+   * A grandchild that exited is counted by nobody here, so "ours" is a lower bound (wrangler reaps workerd).
+   * "Other" is other processes and the kernel; the hypervisor's steal is reported apart from it.
+   */
   finish(): {
     seconds: number;
     machineCores: number;
     ourCores: number;
     otherCores: number;
+    stealCores: number;
     runtimeCpuSeconds: number;
     busiestThreadCores: number;
   } {
     const m1 = machineCpu();
     const secs = (performance.now() - this.t0) / 1000;
     const machine = (m1.busy - this.m0.busy) / secs;
+    const steal = (m1.steal - this.m0.steal) / secs;
     const ours = Math.max(0, (this.ours() - this.ours0) / secs);
     return {
       seconds: round(secs, 1),
       machineCores: round(machine, 2),
       ourCores: round(ours, 2),
-      otherCores: round(Math.max(0, machine - ours), 2),
+      otherCores: round(Math.max(0, machine - steal - ours), 2),
+      stealCores: round(steal, 2),
       runtimeCpuSeconds: round(cpuSeconds(this.runtime()) - this.runtime0, 2),
       busiestThreadCores: round(this.busiestThread() / HZ / secs, 2),
     };

@@ -64,16 +64,26 @@ const BUSY_OTHER_CORES = 0.25;
 function quietness(suites: StoredSuite[]): string[] {
   const phases = suites.flatMap((s) => s.result.noise);
   const worst = Math.max(0, ...phases.map((p) => p.otherCores));
+  const stolen = Math.max(0, ...phases.map((p) => p.stealCores ?? 0));
+  const steal =
+    stolen > BUSY_OTHER_CORES
+      ? [
+          `> **The hypervisor took up to ${num(stolen)} cores from this VM in one phase** (steal time, "Steal" in`,
+          "> each suite's table): our processes had that much less CPU than the machine's cores suggest.",
+        ]
+      : [];
   if (worst > BUSY_OTHER_CORES)
     return [
       `> **Other work shared the machine during these runs** (up to ${num(worst)} cores in one phase; each`,
       '> suite lists how many cores other processes used while it ran, "Other processes"). Re-measure on a',
       "> quiet machine before quoting them; targets marked NOT MET are explained in the analysis.",
+      ...(steal.length ? [">", ...steal] : []),
     ];
   return [
-    `> Measured on a quiet machine: other processes used at most ${num(worst)} cores in any phase (each suite`,
-    '> lists it, "Other processes"). The load generators share the machine\'s cores with the runtime, as does',
-    "> wrangler dev's proxy Worker; targets marked NOT MET are explained in the analysis.",
+    `> Measured with no other work on the machine: other processes used at most ${num(worst)} cores in any phase`,
+    '> (each suite lists it, "Other processes"). The load generators share the machine\'s cores with the runtime,',
+    "> as does wrangler dev's proxy Worker; targets marked NOT MET are explained in the analysis.",
+    ...(steal.length ? [">", ...steal] : []),
   ];
 }
 
@@ -150,14 +160,27 @@ export function renderReport(all: Record<string, StoredSuite>): string {
     );
     if (r.noise.length) {
       out.push(
-        "| Phase | Seconds | Machine busy (cores) | Ours (all our processes) | Other processes | Runtime CPU (s) | Busiest runtime thread (cores) |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| Phase | Seconds | Machine busy (cores) | Ours (all our processes) | Other processes | Steal (hypervisor) | Runtime CPU (s) | Busiest runtime thread (cores) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
       );
       for (const n of r.noise)
         out.push(
-          `| ${n.phase} | ${n.seconds} | ${n.machineCores} | ${n.ourCores} | ${n.otherCores} | ${n.runtimeCpuSeconds ?? ""} | ${n.busiestThreadCores ?? ""} |`,
+          `| ${n.phase} | ${n.seconds} | ${n.machineCores} | ${n.ourCores} | ${n.otherCores} | ${n.stealCores ?? "n/a"} | ${n.runtimeCpuSeconds ?? ""} | ${n.busiestThreadCores ?? ""} |`,
         );
       out.push("");
+    }
+    for (const t of r.tables ?? []) {
+      out.push(
+        t.title,
+        "",
+        `| ${t.header.join(" | ")} |`,
+        `|---|${t.header
+          .slice(1)
+          .map(() => "---:")
+          .join("|")}|`,
+        ...t.rows.map((row) => `| ${row.map((c) => (typeof c === "number" ? num(c) : c)).join(" | ")} |`),
+        "",
+      );
     }
     if (r.notes.length) out.push(...r.notes.map((n) => `- ${n}`), "");
   }

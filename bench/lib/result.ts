@@ -23,6 +23,8 @@ export interface Noise {
   machineCores: number;
   ourCores: number;
   otherCores: number;
+  /** Cores the hypervisor took from this VM (steal time); absent in results from before it was measured. */
+  stealCores?: number;
   /** CPU seconds the runtime (workerd) used in the phase: its cost, whatever else shared the machine. */
   runtimeCpuSeconds: number;
   /** The runtime's busiest thread, in cores: near 1.0, the one isolate running all our JavaScript is full. */
@@ -38,6 +40,8 @@ export interface SuiteResult {
   figures: Figure[];
   noise: Noise[];
   notes: string[];
+  /** Extra tables for the report (e.g. where the machine's CPU went in a phase). */
+  tables?: { title: string; header: string[]; rows: (string | number)[][] }[];
   details: unknown;
 }
 

@@ -20,6 +20,8 @@ export interface BenchServer {
   wranglerPid(): number | null;
   /** The workerd processes wrangler spawned (the runtime whose memory we report). */
   workerdPids(): number[];
+  /** wrangler dev's proxy: the workerd listening on the public port, in front of ours (-1 if not found). */
+  proxyPid(): number;
   stop(): Promise<void>;
 }
 
@@ -59,6 +61,10 @@ export async function startBenchServer(opts: BenchServerOptions = {}): Promise<B
       }) ?? null;
     return wrangler;
   };
+  const workerdPids = () => {
+    const w = wranglerPid();
+    return w ? descendants(w).filter((p) => comm(p) === "workerd") : [];
+  };
   return {
     url: launched.url,
     admin: launched.adminToken,
@@ -67,16 +73,20 @@ export async function startBenchServer(opts: BenchServerOptions = {}): Promise<B
     database: fresh ? "DATABASE_URL" : "embedded",
     launched,
     wranglerPid,
-    workerdPids: () => {
-      const w = wranglerPid();
-      return w ? descendants(w).filter((p) => comm(p) === "workerd") : [];
-    },
+    workerdPids,
+    proxyPid: () => proxyPidOf(launched.url, workerdPids()),
     stop: async () => {
       await launched.stop();
       await fresh?.stop().catch(() => {});
       fs.rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/** wrangler dev's proxy among a server's workerd processes: the one listening on the public port. */
+export function proxyPidOf(url: string, workerd: number[]): number {
+  const port = new URL(url).port;
+  return workerd.find((p) => cmdline(p).includes(`entry=127.0.0.1:${port}`)) ?? -1;
 }
 
 export interface MemoryPeak {

@@ -5,6 +5,7 @@
 import type { CannonResult } from "../child/autocannon.ts";
 import type { SubmitArgs, SubmitRecord } from "../child/submitters.ts";
 import { ChildProc } from "../lib/child.ts";
+import { type CpuShare, CpuSplit } from "../lib/cpusplit.ts";
 import { CpuWindow } from "../lib/proc.ts";
 import { ANCHORS, atLeast, atMost, type Figure, fig, type Noise, type SuiteResult } from "../lib/result.ts";
 import { MemorySampler, startBenchServer } from "../lib/server.ts";
@@ -67,9 +68,20 @@ export async function benchDispatch(o: DispatchOptions): Promise<SuiteResult> {
     await settle(server.workerdPids, { maxMs: 60_000 });
     const mem = new MemorySampler(server.workerdPids).start();
 
+    // Who used the machine's two cores while jobs ran: what a jobs/s figure is bounded by.
+    const groups = {
+      "our workerd (the Worker and its objects)": () =>
+        server.workerdPids().filter((p) => p !== server.proxyPid()),
+      "wrangler dev's proxy (workerd)": () => [server.proxyPid()],
+      "wrangler dev (node)": () => [server.wranglerPid() ?? -1],
+      "orchestrator (embedded database, its WebSocket proxy)": () => [process.pid],
+      "simulated workers (child)": () => [fleet.pid ?? -1],
+      "tenant clients (child)": () => [clients.pid ?? -1],
+    };
     const phase = async (name: string, args: Omit<SubmitArgs, "url" | "key" | "job">, tasksPer = 1) => {
       await fleet.call<Collected>("collect"); // drop anything left over from before
       const w = new CpuWindow(server.workerdPids);
+      const split = new CpuSplit(groups);
       const sub = await clients.call<{ records: SubmitRecord[]; seconds: number; lastError: string }>("run", {
         url: server.url,
         key: t.key,
@@ -94,6 +106,7 @@ export async function benchDispatch(o: DispatchOptions): Promise<SuiteResult> {
         await new Promise((r) => setTimeout(r, 250));
       }
       const cpu = w.finish();
+      const cpuSplit: CpuShare[] = split.finish(got.finished.length);
       noise.push({ phase: name, ...cpu });
       const sent = new Map(sub.records.map((r) => [r.name, r]));
       const latency: number[] = [];
@@ -125,6 +138,7 @@ export async function benchDispatch(o: DispatchOptions): Promise<SuiteResult> {
         rejectedUpdates: got.rejected,
         lastSubmitError: sub.lastError,
         runtimeCpuMsPerJob: round((cpu.runtimeCpuSeconds * 1000) / Math.max(1, got.finished.length), 2),
+        cpuSplit,
       };
       details[name] = res;
       if (res.finished < expected)
@@ -339,6 +353,13 @@ export async function benchDispatch(o: DispatchOptions): Promise<SuiteResult> {
       figures,
       noise,
       notes,
+      tables: [
+        {
+          title: `Where the machine's CPU went while jobs ran (throughput phase, single submits; ${thr.finished} jobs in ${thr.endToEndSeconds} s):`,
+          header: ["Process", "Cores (average)", "CPU ms per job"],
+          rows: thr.cpuSplit.map((c) => [c.group, c.cores, c.msPerOp]),
+        },
+      ],
       details,
     };
   } finally {
