@@ -4,6 +4,7 @@
 // magnitude less CPU than POST /heartbeat, which stays as the fallback and is equally authoritative.
 import { ERROR_STATUS, type ErrorCode, type Failure, type Result } from "../../errors.ts";
 import { ChannelHeartbeatSchema, MAX_CHANNEL_FRAME_BYTES } from "../../protocol/heartbeat.ts";
+import { fastChannelHeartbeat } from "../../protocol/heartbeat-fast.ts";
 
 interface Attachment {
   workerId: string;
@@ -82,17 +83,24 @@ export class WorkerChannel {
     } catch {
       return reply(null, failure("MalformedJson", "the frame is not valid JSON"));
     }
-    const id = idOf(raw);
-    const parsed = ChannelHeartbeatSchema.safeParse(raw);
-    if (!parsed.success) {
-      const first = parsed.error.issues[0];
-      const where = first?.path.length ? first.path.join(".") : "frame";
-      return reply(id, failure("ValidationFailed", `${where}: ${first?.message ?? "invalid heartbeat"}`));
+    let frame = fastChannelHeartbeat(raw);
+    if (!frame) {
+      const parsed = ChannelHeartbeatSchema.safeParse(raw);
+      if (!parsed.success) {
+        const first = parsed.error.issues[0];
+        const where = first?.path.length ? first.path.join(".") : "frame";
+        return reply(
+          idOf(raw),
+          failure("ValidationFailed", `${where}: ${first?.message ?? "invalid heartbeat"}`),
+        );
+      }
+      frame = parsed.data;
     }
+    const id = frame.id;
     const att = ws.deserializeAttachment() as Attachment | null;
     if (!att)
       return reply(id, failure("Unauthorized", "this connection carries no worker identity; reconnect"));
-    const { type: _t, id: _i, ...body } = parsed.data;
+    const { type: _t, id: _i, ...body } = frame;
     let r: Result<R>;
     try {
       r = await heartbeat(att.workerId, att.tokenHash, body as B);
@@ -100,7 +108,7 @@ export class WorkerChannel {
       console.error(JSON.stringify({ level: "error", msg: "channel heartbeat failed", error: String(e) }));
       r = failure("Internal", "the heartbeat could not be processed; retry");
     }
-    reply(parsed.data.id, r);
+    reply(id, r);
   }
 }
 

@@ -1,0 +1,143 @@
+// The live channel checks heartbeat frames by hand before it falls back to zod (src/protocol/heartbeat-fast.ts).
+// The hand check must never accept what the schema refuses, must return what the schema returns, and should
+// take every valid frame that holds no NUL (those the schema rewrites), or it saves nothing.
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { ChannelHeartbeatSchema } from "../../src/protocol/heartbeat.ts";
+import { fastChannelHeartbeat } from "../../src/protocol/heartbeat-fast.ts";
+
+const text = (max: number) =>
+  fc.oneof(
+    fc.string({ maxLength: max }),
+    fc.string({ unit: fc.constantFrom("a", "\u0000", "é", "\uD83D"), maxLength: max }),
+  );
+
+/** Values near and beyond every limit, and of the wrong kinds. */
+const integer = fc.oneof(
+  fc.integer({ min: -3, max: 1_000_000 }),
+  fc.constantFrom(0, -0, 1.5, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER + 2, 1e300),
+  fc.constantFrom("1", null, true),
+);
+
+const optional = <T>(arb: fc.Arbitrary<T>) => fc.option(arb, { nil: undefined });
+
+const running = fc.record(
+  { jobId: fc.oneof(text(210), fc.constant(7)), lease: integer, extra: fc.constant(1) },
+  { requiredKeys: [] },
+);
+
+const update = fc.record(
+  {
+    jobId: text(210),
+    lease: integer,
+    state: fc.constantFrom("running", "succeeded", "failed", "cancelled", "lost", 3),
+    exitCode: fc.oneof(integer, fc.constant(null)),
+    message: fc.oneof(text(20), fc.constant(null), fc.constant(1)),
+    reason: fc.oneof(text(70), fc.constant(null)),
+    logTail: fc.oneof(text(20), fc.constant(null)),
+    other: fc.constant("x"),
+  },
+  { requiredKeys: [] },
+);
+
+const frame = fc.record(
+  {
+    type: fc.constantFrom("heartbeat", "heartbeat", "hb", 1),
+    id: fc.oneof(text(70), fc.constant(5)),
+    running: fc.oneof(fc.array(running, { maxLength: 4 }), fc.constant({})),
+    updates: fc.oneof(fc.array(update, { maxLength: 4 }), fc.constant(null)),
+    more: fc.constant(true),
+  },
+  { requiredKeys: [] },
+);
+
+/** Mostly valid frames: the schema's own shape with valid values, so the property sees many accepted ones. */
+const validish = fc.record(
+  {
+    type: fc.constant("heartbeat"),
+    id: fc.string({ minLength: 1, maxLength: 64 }),
+    running: fc.array(fc.record({ jobId: fc.string({ maxLength: 200 }), lease: fc.nat() }), { maxLength: 4 }),
+    updates: optional(
+      fc.array(
+        fc.record(
+          {
+            jobId: fc.string({ maxLength: 200 }),
+            lease: fc.nat(),
+            state: fc.constantFrom("running", "succeeded", "failed", "cancelled"),
+            exitCode: fc.oneof(fc.integer(), fc.constant(null)),
+            message: fc.oneof(text(30), fc.constant(null)),
+            reason: fc.oneof(text(64), fc.constant(null)),
+            logTail: fc.oneof(text(30), fc.constant(null)),
+          },
+          { requiredKeys: ["jobId", "lease", "state"] },
+        ),
+        { maxLength: 4 },
+      ),
+    ),
+  },
+  { requiredKeys: ["type", "id", "running"] },
+);
+
+const hasNul = (v: unknown) => JSON.stringify(v).includes("\\u0000");
+
+function check(input: unknown) {
+  const raw: unknown = JSON.parse(JSON.stringify(input)); // what the channel has: parsed JSON text
+  const fast = fastChannelHeartbeat(raw);
+  const schema = ChannelHeartbeatSchema.safeParse(JSON.parse(JSON.stringify(input)));
+  if (fast) {
+    expect(schema.success).toBe(true);
+    expect(fast).toEqual(schema.data);
+  } else if (schema.success) {
+    expect(hasNul(raw)).toBe(true); // the only valid frames left to the schema: it rewrites their NULs
+  }
+  return { fast: fast !== null, valid: schema.success };
+}
+
+describe("fastChannelHeartbeat", () => {
+  it("accepts exactly the valid frames without NUL, returning what the schema returns", () => {
+    let accepted = 0;
+    fc.assert(
+      fc.property(fc.oneof(frame, validish), (f) => {
+        if (check(f).fast) accepted++;
+      }),
+      { numRuns: 5000 },
+    );
+    expect(accepted).toBeGreaterThan(500); // the property saw the fast path taken, not only refusals
+  });
+
+  it("holds at the limits", () => {
+    const base = { type: "heartbeat", id: "h1", running: [] as unknown[] };
+    const u = { jobId: "j", lease: 0, state: "succeeded" };
+    const cases: unknown[] = [
+      base,
+      { ...base, id: "x".repeat(64) },
+      { ...base, id: "x".repeat(65) },
+      { ...base, id: "" },
+      { ...base, running: Array.from({ length: 4096 }, (_, i) => ({ jobId: `j${i}`, lease: i })) },
+      { ...base, running: Array.from({ length: 4097 }, (_, i) => ({ jobId: `j${i}`, lease: i })) },
+      { ...base, updates: Array.from({ length: 2000 }, () => u) },
+      { ...base, updates: Array.from({ length: 2001 }, () => u) },
+      { ...base, updates: [{ ...u, message: "m".repeat(4096) }] },
+      { ...base, updates: [{ ...u, message: "m".repeat(4097) }] },
+      { ...base, updates: [{ ...u, logTail: "t".repeat(70_000) }] },
+      { ...base, updates: [{ ...u, logTail: "t".repeat(70_001) }] },
+      { ...base, updates: [{ ...u, jobId: "j".repeat(200) }] },
+      { ...base, updates: [{ ...u, jobId: "j".repeat(201) }] },
+      { ...base, updates: [{ ...u, lease: -1 }] },
+      { ...base, updates: [{ ...u, logTail: "a\u0000b" }] },
+      { ...base, running: [{ jobId: "j", lease: -5 }] }, // running leases may be any integer
+      { ...base, running: [{ jobId: "j" }] },
+      JSON.parse('{"type":"heartbeat","id":"p","running":[],"__proto__":{"x":1}}'),
+      [],
+      null,
+      "heartbeat",
+    ];
+    const outcomes = cases.map((c) => (c === null || typeof c !== "object" ? checkScalar(c) : check(c)));
+    expect(outcomes.map((o) => o.fast)).toEqual(outcomes.map((o, i) => o.valid && !hasNul(cases[i])));
+  });
+});
+
+function checkScalar(v: unknown) {
+  expect(fastChannelHeartbeat(v)).toBeNull();
+  return { fast: false, valid: ChannelHeartbeatSchema.safeParse(v).success };
+}
