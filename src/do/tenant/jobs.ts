@@ -32,8 +32,18 @@ export { parseSpec } from "./job-row.ts";
 /** shape, priority, user, change in ready jobs */
 type ReadyDelta = [string, number, string, number];
 
+/** Rows kept in memory: a job is read by id at each step of its life (claim, running, done) within seconds. */
+const CACHED_ROWS = 4096;
+
 export class JobStore {
   private listeners: ChangeListener[] = [];
+  /**
+   * Write-through cache of rows by id, newest writes last. This store is the only writer of the jobs table
+   * (insert, write; prune calls forget), so a cached row is the stored row, except after a transaction that
+   * rolled back: abort() empties it. Rows go in and out as copies, so a caller changing the object it got
+   * changes nothing here.
+   */
+  private rows = new Map<string, JobRow>();
   /** What the transaction in progress has gathered (see begin()); null outside one. */
   private pending: {
     counts: Map<string, number>;
@@ -54,7 +64,25 @@ export class JobStore {
   }
 
   get(id: string): JobRow | null {
-    return first<JobRow>(this.sql, "SELECT * FROM jobs WHERE id = ?", id);
+    const hit = this.rows.get(id);
+    if (hit) return { ...hit };
+    const row = first<JobRow>(this.sql, "SELECT * FROM jobs WHERE id = ?", id);
+    if (row) this.keep(row);
+    return row;
+  }
+
+  /** Rows deleted from the table (retention): not to be served from memory any more. */
+  forget(ids: string[]): void {
+    for (const id of ids) this.rows.delete(id);
+  }
+
+  private keep(row: JobRow): void {
+    // As SELECT * returns it: every column, NULL where a new row leaves one unset.
+    const copy = {} as Record<keyof JobRow, unknown>;
+    for (const c of INSERT_COLUMNS) copy[c] = row[c] ?? null;
+    this.rows.delete(row.id); // re-inserted last: the newest writes are evicted last
+    this.rows.set(row.id, copy as unknown as JobRow);
+    if (this.rows.size > CACHED_ROWS) this.rows.delete(this.rows.keys().next().value!);
   }
 
   insert(
@@ -74,6 +102,7 @@ export class JobStore {
     // every bound value has a cost. The statement text per column set is built once.
     const cols = INSERT_COLUMNS.filter((c) => job[c] != null);
     this.sql.exec(insertSql(cols), ...cols.map((c) => job[c]));
+    this.keep(job);
     if (job.ready) this.readyDelta(job, 1);
     this.countDelta("queued", job.priority, 1);
     this.record(job, null, info);
@@ -240,9 +269,10 @@ export class JobStore {
     }
   }
 
-  /** The transaction rolled back: what it gathered never happened. */
+  /** The transaction rolled back: what it gathered never happened, and cached rows may say otherwise. */
   abort(): void {
     this.pending = null;
+    this.rows.clear();
   }
 
   /** Jobs by state and priority name (terminal states count every job that ever ended there). */
@@ -260,6 +290,7 @@ export class JobStore {
 
   private write(j: JobRow): void {
     this.sql.exec(UPDATE_SQL, ...COLUMNS.map((c) => j[c]), j.id);
+    this.keep(j);
   }
 
   private record(job: JobRow, from: JobState | null, info: EventInfo, now = job.updated_at): void {

@@ -148,6 +148,7 @@ export class Upkeep {
         for (const t of ["events", "logs", "deps", "jobs"]) {
           sql.exec(`DELETE FROM ${t} WHERE ${t === "jobs" ? "id" : "job_id"} IN ${inList}`, list);
         }
+        this.ctx.jobs.forget(ids);
       }
       sql.exec("DELETE FROM idempotency WHERE at < ?", now - 24 * 3600 * 1000);
       // More to go: the next batch in a second. Otherwise again in an hour (sooner for short retentions).
