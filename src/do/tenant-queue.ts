@@ -84,7 +84,7 @@ export class TenantQueue extends DurableObject<Env> {
     this.jobs = new JobStore(this.sql, this.meta, this.outbox, this.ledger, () => this.tenantId);
     this.outbox.resolveJobs = (ids) => this.jobs.records(ids);
     // What a transaction gathers (job counts, events, outbox items) is written once, at its end.
-    const batching = together(this.jobs, this.outbox);
+    const batching = together(this.jobs, this.ledger, this.outbox);
     const self = this;
     this.tc = {
       sql: this.sql,

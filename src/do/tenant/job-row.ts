@@ -89,7 +89,6 @@ export const COLUMNS = [
   "check_at",
   "version",
 ] as const;
-export const UPDATE_SQL = `UPDATE jobs SET ${COLUMNS.map((c) => `${c} = ?`).join(", ")} WHERE id = ?`;
 /** Every column of a job row, in one fixed order. */
 export const INSERT_COLUMNS: readonly (keyof JobRow)[] = [
   "id",
@@ -105,18 +104,35 @@ export const INSERT_COLUMNS: readonly (keyof JobRow)[] = [
   "submitted_at",
   ...COLUMNS,
 ];
-const insertSqls = new Map<string, string>();
+const statements = new Map<string, string>();
+
+/** Statement texts per column set, built once (a handful of sets occur: one per kind of change). */
+function statement(key: string, build: () => string): string {
+  let q = statements.get(key);
+  if (!q) {
+    q = build();
+    if (statements.size >= 256) statements.clear();
+    statements.set(key, q);
+  }
+  return q;
+}
 
 /** The insert statement naming these columns (omitted ones are NULL: no nullable column has a default). */
 export function insertSql(cols: readonly (keyof JobRow)[]): string {
   const key = cols.join(", ");
-  let q = insertSqls.get(key);
-  if (!q) {
-    q = `INSERT INTO jobs (${key}) VALUES (${cols.map(() => "?").join(", ")})`;
-    if (insertSqls.size >= 64) insertSqls.clear();
-    insertSqls.set(key, q);
-  }
-  return q;
+  return statement(`i:${key}`, () => `INSERT INTO jobs (${key}) VALUES (${cols.map(() => "?").join(", ")})`);
+}
+
+/**
+ * The update of these columns only. Setting every column made SQLite rewrite every index that names one
+ * of them (state, ready, check_at, ...) on each write, changed or not: twice the cost of the statement.
+ */
+export function updateSql(cols: readonly (keyof JobRow)[]): string {
+  const key = cols.join(", ");
+  return statement(
+    `u:${key}`,
+    () => `UPDATE jobs SET ${cols.map((c) => `${c} = ?`).join(", ")} WHERE id = ?`,
+  );
 }
 
 export const parseSpec = (j: JobRow): StoredSpec => JSON.parse(j.spec) as StoredSpec;

@@ -22,7 +22,7 @@ import {
   insertSql,
   type JobRow,
   parseSpec,
-  UPDATE_SQL,
+  updateSql,
 } from "./job-row.ts";
 import type { Ledger } from "./ledger.ts";
 
@@ -141,7 +141,7 @@ export class JobStore {
     if (job.ready !== next.ready) this.readyDelta(job, next.ready ? 1 : -1);
     this.countDelta(job.state, job.priority, -1);
     this.countDelta(to, job.priority, 1);
-    this.write(next);
+    this.write(job, next);
     this.record(next, job.state, info, now);
     return next;
   }
@@ -151,7 +151,7 @@ export class JobStore {
     const next: JobRow = { ...job, ...patch };
     next.ready = this.isReady(next, now) ? 1 : 0;
     if (job.ready !== next.ready) this.readyDelta(job, next.ready ? 1 : -1);
-    this.write(next);
+    this.write(job, next);
     return next;
   }
 
@@ -288,9 +288,18 @@ export class JobStore {
     return out;
   }
 
-  private write(j: JobRow): void {
-    this.sql.exec(UPDATE_SQL, ...COLUMNS.map((c) => j[c]), j.id);
-    this.keep(j);
+  /** Stores the columns in which `next` differs from `prev`, the row as the caller read it. */
+  private write(prev: JobRow, next: JobRow): void {
+    const changed = COLUMNS.filter((c) => (prev[c] ?? null) !== (next[c] ?? null));
+    if (changed.length === 0) return;
+    this.sql.exec(updateSql(changed), ...changed.map((c) => next[c] ?? null), next.id);
+    // The cached row (the stored one) takes the same changes; without one, the next get reads SQLite.
+    const cached = this.rows.get(next.id);
+    if (!cached) return;
+    const row = cached as unknown as Record<string, unknown>;
+    for (const c of changed) row[c] = next[c] ?? null;
+    this.rows.delete(next.id); // last: the newest writes are evicted last
+    this.rows.set(next.id, cached);
   }
 
   private record(job: JobRow, from: JobState | null, info: EventInfo, now = job.updated_at): void {

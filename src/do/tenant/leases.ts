@@ -58,13 +58,15 @@ export function pickJob(ctx: TenantCtx, shape: string, now: number): JobRow | nu
     if (!best || score < best.score) best = { user: u.user, score };
   }
   if (!best) return null;
-  return first<JobRow>(
+  // The id from the index, the row from the job store: recently submitted jobs are in its memory.
+  const pick = first<{ id: string }>(
     ctx.sql,
-    "SELECT * FROM jobs WHERE ready = 1 AND shape = ? AND priority = ? AND user = ? ORDER BY seq LIMIT 1",
+    "SELECT id FROM jobs WHERE ready = 1 AND shape = ? AND priority = ? AND user = ? ORDER BY seq LIMIT 1",
     shape,
     top.p,
     best.user,
   );
+  return pick ? ctx.jobs.get(pick.id) : null;
 }
 
 export const assignmentOf = (ctx: TenantCtx, j: JobRow): AssignmentSpec => {

@@ -183,15 +183,7 @@ export class TenantReads {
     const id = newId("alloc");
     const now = Date.now();
     ctx.tx(() => {
-      ctx.sql.exec(
-        "INSERT INTO allocations (id, gpus, type_key, gpu_type, note, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-        id,
-        gpus,
-        key,
-        gpuType,
-        note,
-        now,
-      );
+      ctx.ledger.addAllocation({ id, gpus, type_key: key, gpu_type: gpuType, note, created_at: now });
       ctx.outbox.add({
         kind: "allocation",
         data: { id, tenantId: ctx.tenantId, gpus, gpuType, note, createdAt: now, releasedAt: null },
@@ -226,7 +218,7 @@ export class TenantReads {
     if (!a) return fail("NotFound", `no allocation ${id}`);
     const now = Date.now();
     ctx.tx(() => {
-      ctx.sql.exec("DELETE FROM allocations WHERE id = ?", id);
+      ctx.ledger.removeAllocation(id);
       ctx.outbox.add({
         kind: "allocation",
         data: {
