@@ -142,7 +142,7 @@ export class FleetShard extends DurableObject<Env> {
     await this.afterWrite();
     const r = rejected[0];
     if (r) return fail(r.code === "NotFound" ? "StaleLease" : r.code, r.message);
-    return { ok: true, state: this.store.lease(update.jobId)?.state ?? update.state };
+    return { ok: true, state: this.store.leaseKey(update.jobId)?.state ?? update.state };
   }
 
   private async applyUpdates(workerId: string, updates: AgentUpdate[]) {

@@ -85,7 +85,7 @@ export function reconcile(
   const assignments: Assignment[] = [];
   const lost: LeaseRow[] = [];
   for (const [jobId, lease] of running) {
-    const l = store.lease(jobId);
+    const l = store.leaseKey(jobId);
     if (!l || l.lease !== lease || l.worker_id !== workerId) cancel.add(jobId);
   }
   for (const l of store.leasesOf(workerId)) {

@@ -2,7 +2,7 @@
 // holds for the job, and the tenant's object checks the job's current lease before any transition.
 import type { Release } from "../../domain/release.ts";
 import type { WorkerUpdate } from "../tenant/leases.ts";
-import type { FleetStore, LeaseRow } from "./store.ts";
+import type { FleetStore, LeaseKey } from "./store.ts";
 
 export interface AgentUpdate {
   jobId: string;
@@ -52,9 +52,9 @@ export async function applyReports(
   const releases: Release[] = [];
   const rejected: Rejection[] = [];
   const accepted: string[] = [];
-  const byTenant = new Map<string, { u: AgentUpdate; l: LeaseRow }[]>();
+  const byTenant = new Map<string, { u: AgentUpdate; l: LeaseKey }[]>();
   for (const u of updates) {
-    const l = store.lease(u.jobId);
+    const l = store.leaseKey(u.jobId);
     if (!l || l.lease !== u.lease || l.worker_id !== workerId) {
       const done = sql
         .exec<{ state: string }>(
@@ -90,7 +90,7 @@ export async function applyReports(
       storage.transactionSync(() => {
         results.forEach((r, i) => {
           const { l, u } = group[i]!;
-          const current = store.lease(l.job_id);
+          const current = store.leaseKey(l.job_id);
           const same = current && current.lease === l.lease;
           if (!r.ok) {
             rejected.push({

@@ -88,6 +88,8 @@ export interface LeaseRow {
   created_at: number;
 }
 
+export type LeaseKey = Pick<LeaseRow, "job_id" | "tenant_id" | "lease" | "worker_id" | "state">;
+
 export interface RegisterInput {
   id: string;
   poolId: string;
@@ -171,13 +173,26 @@ export class FleetStore {
     return first<LeaseRow>(this.sql, "SELECT * FROM leases WHERE job_id = ?", jobId);
   }
 
+  /** The lease without its assignment text: what fencing a report needs, read twice per report. */
+  leaseKey(jobId: string): LeaseKey | null {
+    return first<LeaseKey>(
+      this.sql,
+      "SELECT job_id, tenant_id, lease, worker_id, state FROM leases WHERE job_id = ?",
+      jobId,
+    );
+  }
+
   gpus(w: WorkerRow): GpuInfo[] {
     return JSON.parse(w.gpus) as GpuInfo[];
   }
 
   busyIndices(workerId: string): Set<number> {
     const busy = new Set<number>();
-    for (const l of this.leasesOf(workerId))
+    for (const l of all<{ gpu_indices: string }>(
+      this.sql,
+      "SELECT gpu_indices FROM leases WHERE worker_id = ?",
+      workerId,
+    ))
       for (const i of JSON.parse(l.gpu_indices) as number[]) busy.add(i);
     return busy;
   }
@@ -211,7 +226,7 @@ export class FleetStore {
     this.markDirty(workerId);
   }
 
-  releaseLease(l: LeaseRow, finalState: string, now: number): void {
+  releaseLease(l: Pick<LeaseRow, "job_id" | "lease" | "worker_id">, finalState: string, now: number): void {
     this.sql.exec("DELETE FROM leases WHERE job_id = ? AND lease = ?", l.job_id, l.lease);
     this.sql.exec(
       "INSERT OR REPLACE INTO released (job_id, lease, state, at) VALUES (?, ?, ?, ?)",
