@@ -1,24 +1,23 @@
 // A tenant's Durable Object: the source of truth for the tenant's live jobs (queue, job state, quota
 // ledger, idempotency keys). Thin: storage and RPC plumbing here, the logic in ./tenant/*.ts and src/domain.
 import { DurableObject } from "cloudflare:workers";
-import { emptyHistogram, observe } from "../domain/histogram.ts";
-import { priorityName } from "../domain/job.ts";
+import { observe } from "../domain/histogram.ts";
 import { emptyUsage } from "../domain/quota.ts";
 import { type Release, released } from "../domain/release.ts";
-import { config, type Env } from "../env.ts";
+import type { Env } from "../env.ts";
 import { fail, type Result } from "../errors.ts";
 import { AlarmPlanner } from "../lib/alarm.ts";
 import { loadCatalog } from "../lib/catalog-load.ts";
-import { Mailbox } from "../lib/mailbox.ts";
-import { Outbox } from "../lib/outbox.ts";
+import type { Mailbox } from "../lib/mailbox.ts";
+import type { Outbox } from "../lib/outbox.ts";
 import { withDb } from "../lib/pg.ts";
-import { all, Meta, migrate, together, tx } from "../lib/sql.ts";
-import { CatalogCache, type KeyPrincipal, type TenantCatalog } from "./tenant/catalog.ts";
-import type { TenantCtx } from "./tenant/context.ts";
+import { all, type Meta, migrate } from "../lib/sql.ts";
+import type { CatalogCache, KeyPrincipal, TenantCatalog } from "./tenant/catalog.ts";
+import { buildTenantCtx, type TenantCtx } from "./tenant/context.ts";
 import { resolveDependents } from "./tenant/deps.ts";
 import { EventsHub } from "./tenant/events-hub.ts";
 import { explainJob } from "./tenant/explain.ts";
-import { JobStore, parseSpec } from "./tenant/jobs.ts";
+import type { JobStore } from "./tenant/jobs.ts";
 import {
   applyUpdates,
   type ClaimItem,
@@ -30,7 +29,7 @@ import {
   unclaim,
   type WorkerUpdate,
 } from "./tenant/leases.ts";
-import { Ledger } from "./tenant/ledger.ts";
+import type { Ledger } from "./tenant/ledger.ts";
 import {
   arrayJobs,
   arraySummary,
@@ -75,55 +74,20 @@ export class TenantQueue extends DurableObject<Env> {
     this.sql = ctx.storage.sql;
     this.planner = new AlarmPlanner(ctx.storage);
     migrate(this.sql, TENANT_SCHEMA);
-    this.meta = new Meta(this.sql);
-    this.outbox = new Outbox(this.sql);
-    this.mailbox = new Mailbox(this.sql);
-    this.catalog = new CatalogCache(this.sql, this.meta);
-    const cfg = config(env);
-    this.ledger = new Ledger(this.sql, this.meta, () => cfg.halfLifeSeconds);
-    this.jobs = new JobStore(this.sql, this.meta, this.outbox, this.ledger, () => this.tenantId);
-    this.outbox.resolveJobs = (ids) => this.jobs.records(ids);
-    // What a transaction gathers (job counts, events, outbox items) is written once, at its end.
-    const batching = together(this.jobs, this.ledger, this.outbox);
-    const self = this;
-    this.tc = {
-      sql: this.sql,
-      tx: (fn) => tx(ctx.storage, this.meta, fn, batching),
-      meta: this.meta,
-      jobs: this.jobs,
-      ledger: this.ledger,
-      outbox: this.outbox,
-      mailbox: this.mailbox,
-      catalog: this.catalog,
+    this.tc = buildTenantCtx(
+      ctx.storage,
       env,
-      cfg,
-      get tenantId() {
-        return self.tenantId;
-      },
-      demandChanged: () => this.upkeep.demandChanged(),
-      stats: this.meta.json<TenantCtx["stats"]>("stats") ?? {
-        submit: emptyHistogram(),
-        wait: emptyHistogram(),
-      },
-    };
+      () => this.tenantId,
+      () => this.upkeep.demandChanged(),
+    );
+    ({ meta: this.meta, outbox: this.outbox, mailbox: this.mailbox, catalog: this.catalog } = this.tc);
+    ({ jobs: this.jobs, ledger: this.ledger } = this.tc);
     this.reads = new TenantReads(this.tc);
     this.upkeep = new Upkeep(this.tc);
     this.submits = new SubmitBatcher(this.tc, () => this.afterWrite());
     this.hub = new EventsHub(ctx, this.sql, () => this.tenantId);
     this.jobs.onChange((job) => resolveDependents(this.tc, job));
-    this.jobs.onChange((job, ev) => {
-      this.hub.queue(() => {
-        const spec = parseSpec(job);
-        return EventsHub.fromRecord(ev, {
-          name: spec.name,
-          user: job.user,
-          priority: priorityName(job.priority),
-          gpus: job.gpus,
-          gpuType: spec.gpuType,
-          arrayId: job.array_id,
-        });
-      });
-    });
+    this.jobs.onChange((job, ev) => this.hub.queue(() => EventsHub.ofJob(job, ev)));
     ctx.blockConcurrencyWhile(() => this.planner.init());
   }
 

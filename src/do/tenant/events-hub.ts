@@ -2,8 +2,10 @@
 // Server-Sent Events streams. Events are numbered by the tenant's event sequence, so a client that
 // reconnects with the last id it saw gets everything after it from the events table, then the live tail.
 // Transitions are queued during a transaction and sent after it commits.
+import { priorityName } from "../../domain/job.ts";
 import type { EventRecord } from "../../lib/history.ts";
 import { all } from "../../lib/sql.ts";
+import { type JobRow, parseSpec } from "./job-row.ts";
 
 export interface StreamEvent {
   seq: number;
@@ -158,6 +160,19 @@ export class EventsHub {
     c.writer.write(bytes).catch(() => {
       this.sse.delete(c);
       c.writer.abort().catch(() => {});
+    });
+  }
+
+  /** A job's transition as the stream carries it: the event with the job's name, owner and shape. */
+  static ofJob(job: JobRow, ev: EventRecord): StreamEvent {
+    const spec = parseSpec(job);
+    return EventsHub.fromRecord(ev, {
+      name: spec.name,
+      user: job.user,
+      priority: priorityName(job.priority),
+      gpus: job.gpus,
+      gpuType: spec.gpuType,
+      arrayId: job.array_id,
     });
   }
 

@@ -1,7 +1,8 @@
-// A job row as the tenant object stores it: the row and spec types, and the column lists the statements are
-// built from (once, at load). Split from jobs.ts, which holds the logic over them.
-import type { DependsOn, JobState } from "../../domain/job.ts";
-import type { EventRecord } from "../../lib/history.ts";
+// A job row as the tenant object stores it: the row and spec types, the column lists the statements are
+// built from (each text once), and the row and event records the history keeps. Split from jobs.ts, which
+// holds the logic over them.
+import { type DependsOn, type JobState, priorityName } from "../../domain/job.ts";
+import type { EventRecord, JobRecord } from "../../lib/history.ts";
 
 export interface JobRow {
   id: string;
@@ -153,3 +154,60 @@ export const EVENT_COLUMNS = [
   "worker_id",
   "exit_code",
 ] as const;
+
+/** A job row as the history (Postgres, the outbox, reads of pruned jobs) records it. */
+export function jobRecord(j: JobRow, tenantId: string): JobRecord {
+  const s = parseSpec(j);
+  return {
+    id: j.id,
+    tenantId,
+    name: s.name,
+    user: j.user,
+    state: j.state,
+    priority: priorityName(j.priority),
+    gpus: j.gpus,
+    gpuType: s.gpuType,
+    command: s.command,
+    env: s.env,
+    labels: s.labels,
+    maxRuntimeSeconds: s.maxRuntimeSeconds,
+    maxRetries: s.maxRetries,
+    attempt: j.attempt,
+    lease: j.lease,
+    exitCode: j.exit_code,
+    reason: j.reason,
+    message: j.message,
+    workerId: j.worker_id,
+    gpuIndices: indices(j),
+    assignedGpuType: j.assigned_type,
+    arrayId: j.array_id,
+    arrayIndex: j.array_index,
+    dependsOn: s.dependsOn ?? null,
+    warnings: s.warnings ?? null,
+    policyVersions: s.policyVersions ?? null,
+    idempotencyKey: j.idempotency_key,
+    submittedAt: j.submitted_at,
+    startedAt: j.started_at,
+    finishedAt: j.finished_at,
+    updatedAt: j.updated_at,
+    version: j.version,
+  };
+}
+
+/** A row of the events table as an EventRecord. */
+export function eventRecord(r: Record<string, SqlStorageValue>, tenantId: string): EventRecord {
+  return {
+    tenantId,
+    seq: r.seq as number,
+    jobId: r.job_id as string,
+    at: r.at as number,
+    fromState: r.from_state as string | null,
+    toState: r.to_state as string,
+    reason: r.reason as string | null,
+    message: r.message as string | null,
+    attempt: r.attempt as number,
+    lease: r.lease as number | null,
+    workerId: r.worker_id as string | null,
+    exitCode: r.exit_code as number | null,
+  };
+}

@@ -17,11 +17,11 @@ import {
   COLUMNS,
   EVENT_COLUMNS,
   type EventInfo,
+  eventRecord,
   INSERT_COLUMNS,
-  indices,
   insertSql,
   type JobRow,
-  parseSpec,
+  jobRecord,
   updateSql,
 } from "./job-row.ts";
 import type { Ledger } from "./ledger.ts";
@@ -353,57 +353,12 @@ export class JobStore {
   }
 
   toRecord(j: JobRow): JobRecord {
-    const s = parseSpec(j);
-    return {
-      id: j.id,
-      tenantId: this.tenantId(),
-      name: s.name,
-      user: j.user,
-      state: j.state,
-      priority: priorityName(j.priority),
-      gpus: j.gpus,
-      gpuType: s.gpuType,
-      command: s.command,
-      env: s.env,
-      labels: s.labels,
-      maxRuntimeSeconds: s.maxRuntimeSeconds,
-      maxRetries: s.maxRetries,
-      attempt: j.attempt,
-      lease: j.lease,
-      exitCode: j.exit_code,
-      reason: j.reason,
-      message: j.message,
-      workerId: j.worker_id,
-      gpuIndices: indices(j),
-      assignedGpuType: j.assigned_type,
-      arrayId: j.array_id,
-      arrayIndex: j.array_index,
-      dependsOn: s.dependsOn ?? null,
-      warnings: s.warnings ?? null,
-      policyVersions: s.policyVersions ?? null,
-      idempotencyKey: j.idempotency_key,
-      submittedAt: j.submitted_at,
-      startedAt: j.started_at,
-      finishedAt: j.finished_at,
-      updatedAt: j.updated_at,
-      version: j.version,
-    };
+    return jobRecord(j, this.tenantId());
   }
 
   events(jobId: string): EventRecord[] {
-    return all<Row>(this.sql, "SELECT * FROM events WHERE job_id = ? ORDER BY seq", jobId).map((r) => ({
-      tenantId: this.tenantId(),
-      seq: r.seq as number,
-      jobId: r.job_id as string,
-      at: r.at as number,
-      fromState: r.from_state as string | null,
-      toState: r.to_state as string,
-      reason: r.reason as string | null,
-      message: r.message as string | null,
-      attempt: r.attempt as number,
-      lease: r.lease as number | null,
-      workerId: r.worker_id as string | null,
-      exitCode: r.exit_code as number | null,
-    }));
+    return all<Row>(this.sql, "SELECT * FROM events WHERE job_id = ? ORDER BY seq", jobId).map((r) =>
+      eventRecord(r, this.tenantId()),
+    );
   }
 }
