@@ -4,16 +4,16 @@
 // commit the lease. A pass costs O(placements), whatever the backlog.
 import { DurableObject } from "cloudflare:workers";
 import { CapacityIndex, type WorkerCapacity } from "../domain/capacity.ts";
-import { competition, placementRates, readyByPriority, recentMarks } from "../domain/competition.ts";
+import { placementRates, recentMarks } from "../domain/competition.ts";
 import { type Placement, planPlacements, type TenantDemand } from "../domain/fairshare.ts";
 import { emptyHistogram, type Histogram, observe } from "../domain/histogram.ts";
-import { borrowable, type CohortMember } from "../domain/quota.ts";
 import { applyRelease, pendingAfter, type Release } from "../domain/release.ts";
 import { config, type Env } from "../env.ts";
 import { AlarmPlanner } from "../lib/alarm.ts";
 import { all, Meta, migrate } from "../lib/sql.ts";
 import { allShards, fleetStub, tenantStub } from "../stubs.ts";
 import type { AssignItem } from "./fleet-shard.ts";
+import { capacityInfo, cohortMembers, demandView } from "./scheduler/view.ts";
 import type { DemandSummary } from "./tenant/summary.ts";
 
 const SCHEMA = [
@@ -176,24 +176,7 @@ export class Scheduler extends DurableObject<Env> {
 
   /** Capacity by GPU type and what this tenant could borrow, for explain. O(workers), on demand only. */
   async capacityInfo(tenantId: string, typeKey = "*") {
-    const types: Record<
-      string,
-      ReturnType<CapacityIndex["stats"]> extends Map<string, infer V> ? V : never
-    > = {};
-    for (const [k, v] of this.capacity.stats()) types[k] = v;
-    const me = this.demand.get(tenantId);
-    const borrowableByBucket: Record<string, number> = {};
-    if (me?.quota?.cohort) {
-      const members = this.cohortMembers(me.quota.cohort);
-      for (const b of Object.keys(me.quota.gpus)) borrowableByBucket[b] = borrowable(members, tenantId, b);
-    }
-    return {
-      types,
-      borrowable: borrowableByBucket,
-      workers: this.capacity.size,
-      ratePerMinute: this.rates(),
-      competition: competition(this.demand.values(), tenantId, typeKey),
-    };
+    return capacityInfo(this.capacity, this.demand, tenantId, typeKey, this.rates());
   }
 
   private rates(now = Date.now()): Record<string, number> {
@@ -202,28 +185,14 @@ export class Scheduler extends DurableObject<Env> {
   }
 
   async getStats() {
+    const { tenantsWithDemand, demand } = demandView(this.demand.values());
     return {
       ...this.stats,
       passSeconds: this.passSeconds,
-      tenantsWithDemand: [...this.demand.values()].filter((d) => d.shapes.some((s) => s.count > 0)).length,
+      tenantsWithDemand,
       workers: this.capacity.size,
-      demand: [...this.demand.values()].map((d) => ({
-        tenantId: d.tenantId,
-        held: d.held,
-        avgUsage: d.avgUsage,
-        weight: d.weight,
-        ready: d.shapes.reduce((n, s) => n + s.count, 0),
-        readyByPriority: readyByPriority(d),
-        stats: d.stats ?? null,
-      })),
+      demand,
     };
-  }
-
-  private cohortMembers(cohort: string | null): CohortMember[] {
-    if (!cohort) return [];
-    return [...this.demand.values()]
-      .filter((d) => d.quota?.cohort === cohort)
-      .map((d) => ({ tenantId: d.tenantId, quota: d.quota!, usage: d.usage }));
   }
 
   // ------------------------------------------------------------------ placement
@@ -288,7 +257,9 @@ export class Scheduler extends DurableObject<Env> {
 
   private async round(): Promise<{ planned: number; placed: number }> {
     const tenants = [...this.demand.values()] as TenantDemand[];
-    const plans = planPlacements(tenants, this.capacity, ROUND, (c) => this.cohortMembers(c));
+    const plans = planPlacements(tenants, this.capacity, ROUND, (c) =>
+      cohortMembers(this.demand.values(), c),
+    );
     if (plans.length === 0) return { planned: 0, placed: 0 };
     for (const p of plans) {
       const set = this.reserved.get(p.block.workerId) ?? new Set<number>();
