@@ -82,6 +82,12 @@ try {
     console.log(
       `  ${s.name.padEnd(6)} ${median(s.jobsPerSecond).toFixed(0).padStart(5)}/s  ${median(s.ours).toFixed(3)} | ${median(s.proxyMs).toFixed(3)} ms`,
     );
+  // Round by round, this checkout against the other run just before it: the drift mostly cancels.
+  const [a, b] = sides as [Side, Side];
+  const paired = (x: number[], y: number[]) => median(y.map((v, i) => v / x[i]!)).toFixed(2);
+  console.log(
+    `  this/other per round, median: jobs/s ${paired(a.jobsPerSecond, b.jobsPerSecond)}, our CPU per job ${paired(a.ours, b.ours)}`,
+  );
 } finally {
   for (const s of sides) {
     await s.fleet.call("stop").catch(() => {});
