@@ -5,7 +5,7 @@
 import { priorityName } from "../../domain/job.ts";
 import type { EventRecord } from "../../lib/history.ts";
 import { all } from "../../lib/sql.ts";
-import { type JobRow, parseSpec } from "./job-row.ts";
+import { eventRecord, type JobRow, parseSpec } from "./job-row.ts";
 
 export interface StreamEvent {
   seq: number;
@@ -90,27 +90,15 @@ export class EventsHub {
     );
     return rows.map((r) => {
       const spec = r.spec ? (JSON.parse(r.spec as string) as { name: string; gpuType: string | null }) : null;
-      return {
-        seq: r.seq as number,
-        jobId: r.job_id as string,
-        at: new Date(r.at as number).toISOString(),
-        from: r.from_state as string | null,
-        to: r.to_state as string,
-        reason: r.reason as string | null,
-        message: r.message as string | null,
-        attempt: r.attempt as number,
-        lease: r.lease as number | null,
-        workerId: r.worker_id as string | null,
-        exitCode: r.exit_code as number | null,
-        job: {
-          name: spec?.name ?? "",
-          user: (r.user as string) ?? "",
-          priority: ["low", "normal", "high"][(r.priority as number) ?? 1] ?? "normal",
-          gpus: (r.gpus as number) ?? 0,
-          gpuType: spec?.gpuType ?? null,
-          arrayId: (r.array_id as string | null) ?? null,
-        },
-      };
+      // The job's columns are NULL when retention already deleted it.
+      return EventsHub.fromRecord(eventRecord(r, this.tenantId()), {
+        name: spec?.name ?? "",
+        user: (r.user as string) ?? "",
+        priority: ["low", "normal", "high"][(r.priority as number) ?? 1] ?? "normal",
+        gpus: (r.gpus as number) ?? 0,
+        gpuType: spec?.gpuType ?? null,
+        arrayId: (r.array_id as string | null) ?? null,
+      });
     });
   }
 

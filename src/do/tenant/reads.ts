@@ -6,6 +6,7 @@ import { fail, type Result } from "../../errors.ts";
 import type { EventRecord } from "../../lib/history.ts";
 import { all, first } from "../../lib/sql.ts";
 import type { TenantCtx } from "./context.ts";
+import { eventRecord } from "./job-row.ts";
 import { requestCancel } from "./leases.ts";
 import { type JobView, viewFromRow } from "./view.ts";
 
@@ -29,20 +30,7 @@ export class TenantReads {
       "SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
       afterSeq,
       limit,
-    ).map((r) => ({
-      tenantId: this.ctx.tenantId,
-      seq: r.seq as number,
-      jobId: r.job_id as string,
-      at: r.at as number,
-      fromState: r.from_state as string | null,
-      toState: r.to_state as string,
-      reason: r.reason as string | null,
-      message: r.message as string | null,
-      attempt: r.attempt as number,
-      lease: r.lease as number | null,
-      workerId: r.worker_id as string | null,
-      exitCode: r.exit_code as number | null,
-    }));
+    ).map((r) => eventRecord(r, this.ctx.tenantId));
   }
 
   log(id: string): { attempt: number; tail: string; updatedAt: string } | null {

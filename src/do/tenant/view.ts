@@ -1,7 +1,7 @@
 // The API's JSON shape of a job, built from the Durable Object's row (live) or a Postgres row (history).
-import { type DependsOn, priorityName } from "../../domain/job.ts";
+import type { DependsOn } from "../../domain/job.ts";
 import type { JobRecord } from "../../lib/history.ts";
-import { type JobRow, parseSpec } from "./jobs.ts";
+import { type JobRow, jobRecord } from "./job-row.ts";
 
 export interface JobView {
   id: string;
@@ -41,39 +41,10 @@ export interface JobView {
 const iso = (ms: number | null | undefined) => (ms == null ? null : new Date(ms).toISOString());
 
 export function viewFromRow(j: JobRow, tenantId: string): JobView {
-  const s = parseSpec(j);
+  // The record's fields, plus what only the live row knows.
   return {
-    id: j.id,
-    tenantId,
-    name: s.name,
-    user: j.user,
-    state: j.state,
-    priority: priorityName(j.priority),
-    gpus: j.gpus,
-    gpuType: s.gpuType,
-    command: s.command,
-    env: s.env,
-    labels: s.labels,
-    maxRuntimeSeconds: s.maxRuntimeSeconds,
-    maxRetries: s.maxRetries,
-    attempt: j.attempt,
-    lease: j.lease,
-    exitCode: j.exit_code,
-    reason: j.reason,
-    message: j.message,
-    workerId: j.worker_id,
-    gpuIndices: j.gpu_indices ? (JSON.parse(j.gpu_indices) as number[]) : null,
-    assignedGpuType: j.assigned_type,
+    ...viewFromRecord(jobRecord(j, tenantId)),
     cancelRequested: j.cancel_requested === 1,
-    arrayId: j.array_id,
-    arrayIndex: j.array_index,
-    dependsOn: s.dependsOn ?? null,
-    warnings: s.warnings ?? [],
-    policyVersions: s.policyVersions ?? [],
-    submittedAt: iso(j.submitted_at)!,
-    startedAt: iso(j.started_at),
-    finishedAt: iso(j.finished_at),
-    updatedAt: iso(j.updated_at)!,
     nextAttemptAt: j.state === "queued" ? iso(j.not_before) : null,
   };
 }
