@@ -1,8 +1,6 @@
 // The agent's control loop: register, keep heartbeating, start what the control plane assigns (from the
 // live channel or a heartbeat answer), report every job through the update queue, and drain on request.
 // Heartbeats go over the live channel while it is up and over HTTP otherwise (channel-heartbeat.ts).
-import { setLongTimeout } from "../lib/backoff.ts";
-import { CliError, describeError } from "../lib/errors.ts";
 import { ApiError } from "../lib/http.ts";
 import { createLogger, type Logger } from "../lib/log.ts";
 import { acceptAssignments } from "./assignments.ts";
@@ -17,7 +15,7 @@ import type { AgentOptions } from "./options.ts";
 import type { ChannelMessage, GpuInfo, JobUpdate, Registration } from "./protocol.ts";
 import { AbortedError, registerWithRetry } from "./register.ts";
 import type { RunResult } from "./runner.ts";
-import { announceDrain, wrapUp } from "./shutdown.ts";
+import { announceDrain, armDrainTimeout, failed, wrapUp } from "./shutdown.ts";
 import type { AgentHandle, AgentResult, AgentRuntime } from "./types.ts";
 import { type SendOutcome, UpdateQueue } from "./updates.ts";
 import { agentVersion } from "./version.ts";
@@ -150,7 +148,7 @@ class Agent {
       return undefined; // the agent now runs until stop(), kill(), drain or a fatal error
     } catch (err) {
       if (err instanceof AbortedError) return { exitCode: 0, reason: "stopped" };
-      return this.fatal(err);
+      return failed(err, this.log);
     }
   }
 
@@ -308,7 +306,7 @@ class Agent {
     } catch (err) {
       if (!(err instanceof AbortedError)) {
         this.jobs.killAll("Abandoned", true);
-        this.finish(this.fatal(err));
+        this.finish(failed(err, this.log));
         return;
       }
       // Stopping while re-registering: the leases are void, nothing can be reported.
@@ -346,11 +344,7 @@ class Agent {
     });
     this.reregistering?.abort();
     if (reg) announceDrain(this.client, reg, this.abort.signal, this.log);
-    this.cancelDrainTimer = setLongTimeout(() => {
-      if (!this.jobs || this.jobs.size === 0) return;
-      this.log.warn("drain timeout reached; killing remaining jobs", { runningJobs: this.jobs.size });
-      this.jobs.killAll("Drained");
-    }, this.opts.drainTimeoutSeconds * 1000);
+    this.cancelDrainTimer = armDrainTimeout(() => this.jobs, this.opts.drainTimeoutSeconds, this.log);
     this.checkIdle();
     return this.done;
   }
@@ -385,12 +379,6 @@ class Agent {
     });
     this.log.info("stopped", { reason: "drained" });
     this.finish({ exitCode: 0, reason: "drained" });
-  }
-
-  private fatal(err: unknown): AgentResult {
-    const message = err instanceof CliError ? err.message : `agent failed: ${describeError(err)}`;
-    this.log.error(message);
-    return { exitCode: err instanceof CliError ? err.exitCode : 1, reason: "error", message };
   }
 
   /** Releases everything; the first result wins. */

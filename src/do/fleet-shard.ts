@@ -12,8 +12,8 @@ import { Meta, migrate, scalar } from "../lib/sql.ts";
 import { schedulerStub, tenantStub } from "../stubs.ts";
 import { CapacityPusher } from "./fleet/capacity-push.ts";
 import { WorkerChannel } from "./fleet/channel.ts";
-import { type AssignItem, type Assignment, reconcile, recordLeases, toAssignment } from "./fleet/leases.ts";
-import { extendAfterOutage, nextLivenessDue, sweepLiveness } from "./fleet/liveness.ts";
+import { type AssignItem, type Assignment, pushFresh, reconcile, recordLeases } from "./fleet/leases.ts";
+import { extendAfterOutage, markSeen, nextLivenessDue, sweepLiveness } from "./fleet/liveness.ts";
 import { type AgentUpdate, applyReports, type Rejection } from "./fleet/reports.ts";
 import {
   FLEET_SCHEMA,
@@ -160,33 +160,11 @@ export class FleetShard extends DurableObject<Env> {
     return r;
   }
 
-  /**
-   * Any call from the agent proves it is alive. A plain heartbeat from a live worker usually writes
-   * nothing: its exact deadlines go to memory, and storage is written only when they pass the stored,
-   * padded ones (src/domain/liveness.ts), so the reply need not wait for a disk commit.
-   */
+  /** Any call from the agent proves it is alive (fleet/liveness.ts: usually without a storage write). */
   private touch(w: WorkerRow, now: number): void {
-    const revived = w.state !== "alive";
-    const stored = { suspectAt: w.suspect_at, deadAt: w.dead_at };
-    const write = this.store.liveness.seen(w.id, stored, now, this.timing, revived);
-    if (!write) return;
-    this.sql.exec(
-      "UPDATE workers SET last_seen = ?, suspect_at = ?, dead_at = ?, state = 'alive' WHERE id = ?",
-      now,
-      write.suspectAt,
-      write.deadAt,
-      w.id,
-    );
-    this.store.remember(w.id, {
-      last_seen: now,
-      suspect_at: write.suspectAt,
-      dead_at: write.deadAt,
-      state: "alive",
-    });
-    if (revived) {
-      this.changed(w.id);
-      void this.pushCapacity();
-    }
+    if (!markSeen(this.sql, this.store, w, now, this.timing)) return;
+    this.changed(w.id);
+    void this.pushCapacity();
   }
 
   async drain(workerId: string): Promise<Result<{ worker: WorkerView }>> {
@@ -225,18 +203,7 @@ export class FleetShard extends DurableObject<Env> {
       recordLeases(this.store, this.sql, items, now),
     );
     // Deliver at once to connected agents; the heartbeat re-delivers anything they miss.
-    for (const wid of touched) {
-      const fresh = this.store
-        .leasesOf(wid)
-        .filter((l) => l.state === "assigned" && !l.delivered_at && !l.cancel);
-      if (
-        fresh.length &&
-        this.channel.send(wid, { type: "assignments", assignments: fresh.map(toAssignment) })
-      ) {
-        for (const l of fresh)
-          this.sql.exec("UPDATE leases SET delivered_at = ? WHERE job_id = ?", now, l.job_id);
-      }
-    }
+    for (const wid of touched) pushFresh(this.store, this.sql, wid, now, (m) => this.channel.send(wid, m));
     const capacity = [...touched].map((id) => this.store.capacity(this.store.worker(id)!));
     await this.afterWrite();
     return { results, capacity };

@@ -18,6 +18,21 @@ export interface Assignment {
   spec: AssignmentSpec["spec"] & { tenantId: string; gpuType: string };
 }
 
+/** Sends a worker its undelivered leases over the live channel; those that went out are marked delivered. */
+export function pushFresh(
+  store: FleetStore,
+  sql: SqlStorage,
+  workerId: string,
+  now: number,
+  send: (msg: { type: "assignments"; assignments: Assignment[] }) => boolean,
+): void {
+  const fresh = store
+    .leasesOf(workerId)
+    .filter((l) => l.state === "assigned" && !l.delivered_at && !l.cancel);
+  if (!fresh.length || !send({ type: "assignments", assignments: fresh.map(toAssignment) })) return;
+  for (const l of fresh) sql.exec("UPDATE leases SET delivered_at = ? WHERE job_id = ?", now, l.job_id);
+}
+
 export function toAssignment(l: LeaseRow): Assignment {
   const a = JSON.parse(l.assignment) as AssignmentSpec;
   return {

@@ -4,7 +4,7 @@
 import { deadlinesAt, type Timing } from "../../domain/liveness.ts";
 import { minTime } from "../../lib/alarm.ts";
 import { all, scalar } from "../../lib/sql.ts";
-import { type FleetStore, LIVE } from "./store.ts";
+import { type FleetStore, LIVE, type WorkerRow } from "./store.ts";
 
 /** Workers due by storage or by memory; memory's deadlines win where it has them. */
 export async function sweepLiveness(
@@ -80,4 +80,31 @@ export function extendAfterOutage(
   console.warn(
     JSON.stringify({ level: "warn", msg: "fleet shard was unavailable; worker leases extended", lateMs }),
   );
+}
+
+/**
+ * A call from the agent proves it is alive. A plain heartbeat from a live worker usually writes nothing:
+ * its exact deadlines go to memory, and storage is written only when they pass the stored, padded ones
+ * (src/domain/liveness.ts), so the reply need not wait for a disk commit. True when the worker came back
+ * from suspect or dead, which the scheduler must hear about.
+ */
+export function markSeen(sql: SqlStorage, store: FleetStore, w: WorkerRow, now: number, t: Timing): boolean {
+  const revived = w.state !== "alive";
+  const stored = { suspectAt: w.suspect_at, deadAt: w.dead_at };
+  const write = store.liveness.seen(w.id, stored, now, t, revived);
+  if (!write) return false;
+  sql.exec(
+    "UPDATE workers SET last_seen = ?, suspect_at = ?, dead_at = ?, state = 'alive' WHERE id = ?",
+    now,
+    write.suspectAt,
+    write.deadAt,
+    w.id,
+  );
+  store.remember(w.id, {
+    last_seen: now,
+    suspect_at: write.suspectAt,
+    dead_at: write.deadAt,
+    state: "alive",
+  });
+  return revived;
 }
