@@ -9,6 +9,7 @@ import { GantryError, unwrap } from "../src/errors.ts";
 import type { JobRecord } from "../src/lib/history.ts";
 import { withDb } from "../src/lib/pg.ts";
 import { tenantStub } from "../src/stubs.ts";
+import { withFastPath } from "./fast-path.ts";
 import { actorOf, requestIdHeader, tenantOf, tenantRole } from "./gateway.ts";
 import type { HonoEnv } from "./hono-env.ts";
 import { IdempotencyKeySchema, idempotencyKey } from "./idempotency.ts";
@@ -25,6 +26,7 @@ import {
   Priority,
   toSubmitJob,
 } from "./schemas.ts";
+import { fastJobSubmit } from "./submit-fast.ts";
 import { validationHook } from "./validation.ts";
 
 export const jobsApp = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook });
@@ -45,7 +47,7 @@ jobsApp.openapi(
     summary: "Submit a job (or an array of tasks)",
     middleware: [member] as const,
     parameters: [{ $ref: "#/components/parameters/IdempotencyKey" }],
-    request: { body: body(JobSubmit) },
+    request: { body: body(withFastPath(JobSubmit, fastJobSubmit)) },
     responses: {
       201: json(SubmitResponse, "Created and queued"),
       200: json(SubmitResponse, "Idempotent replay: the job first created with this Idempotency-Key"),

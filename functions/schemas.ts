@@ -1,7 +1,7 @@
 // Request and response schemas. Each one both validates requests and generates /openapi.json, so the
 // documentation cannot drift from what the API accepts. Objects are strict: unknown fields are rejected.
 import { z } from "@hono/zod-openapi";
-import type { SubmitJob } from "../src/do/tenant/submit.ts";
+import type { SubmitJob } from "../src/domain/job.ts";
 
 export const Problem = z
   .object({

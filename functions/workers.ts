@@ -9,7 +9,9 @@ import { config } from "../src/env.ts";
 import { GantryError, unwrap } from "../src/errors.ts";
 import { withDb } from "../src/lib/pg.ts";
 import { HeartbeatBodySchema, JobUpdateSchema } from "../src/protocol/heartbeat.ts";
+import { fastHeartbeatBody } from "../src/protocol/heartbeat-fast.ts";
 import { allShards, fleetStub, schedulerStub, shardName, shardOfWorker } from "../src/stubs.ts";
+import { withFastPath } from "./fast-path.ts";
 import { allow, requestIdHeader } from "./gateway.ts";
 import type { HonoEnv } from "./hono-env.ts";
 import { problem } from "./problem.ts";
@@ -157,7 +159,7 @@ workersApp.openapi(
     middleware: [worker, reportLimit(8 * 1024 * 1024)] as const,
     request: {
       params: WorkerIdParam,
-      body: body(HeartbeatBodySchema),
+      body: body(withFastPath(HeartbeatBodySchema, fastHeartbeatBody)),
     },
     responses: {
       200: json(

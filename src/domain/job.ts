@@ -54,6 +54,12 @@ export interface JobSpec {
   dependsOn?: DependsOn[];
 }
 
+/** A submission as the tenant's object takes it: the user may be left to the key's owner; arrays are N tasks. */
+export interface SubmitJob extends Omit<JobSpec, "user"> {
+  user?: string | null;
+  array?: { size: number } | null;
+}
+
 /** GPU types match exactly, ignoring case; "no type" matches any type. */
 export const gpuTypeKey = (t: string | null | undefined): string => (t ? t.trim().toUpperCase() : "*");
 

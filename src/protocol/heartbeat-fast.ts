@@ -1,30 +1,43 @@
-// The live channel's heartbeat frames checked without zod, for the frames that are plainly valid. Inside
-// workerd zod cannot compile its object checks (code generation is not allowed there), so it walks every
-// frame generically: ~30 % of a frame's handling in the dispatch profile. This accepts a subset of what
-// ChannelHeartbeatSchema accepts and returns the very value zod would return for it; anything else (an
-// invalid frame, or a NUL zod would rewrite) gets null, and the caller runs the schema, which decides and
-// words the error. test/unit/heartbeat-fast.test.ts holds the two to that on random frames.
+// Heartbeats checked without zod, for the ones that are plainly valid: live-channel frames, and the body of
+// POST /v1/workers/{id}/heartbeat (functions/workers.ts). Inside workerd zod cannot compile its object
+// checks (code generation is not allowed there), so it walks every heartbeat generically: ~30 % of a
+// frame's handling in the dispatch profile. This accepts a subset of what the schemas accept and returns
+// the very value zod would return for it; anything else (an invalid heartbeat, or a NUL zod would rewrite)
+// gets null, and the caller runs the schema, which decides and words the error.
+// test/unit/heartbeat-fast.test.ts holds the two to that on random frames and bodies.
 import type { z } from "zod";
-import type { ChannelHeartbeatSchema } from "./heartbeat.ts";
+import type { ChannelHeartbeatSchema, HeartbeatBodySchema } from "./heartbeat.ts";
 
 export type ChannelHeartbeat = z.infer<typeof ChannelHeartbeatSchema>;
+export type HeartbeatBody = z.infer<typeof HeartbeatBodySchema>;
 
 const STATES = new Set(["running", "succeeded", "failed", "cancelled"]);
 const FRAME_KEYS = new Set(["type", "id", "running", "updates"]);
+const BODY_KEYS = new Set(["running", "updates"]);
 const UPDATE_KEYS = new Set(["jobId", "lease", "state", "exitCode", "message", "reason", "logTail"]);
 
 /** The frame itself when it is certainly valid as it stands; null when the schema must judge it. */
 export function fastChannelHeartbeat(raw: unknown): ChannelHeartbeat | null {
   if (!isRecord(raw) || !onlyKeys(raw, FRAME_KEYS)) return null;
-  const { type, id, running, updates } = raw;
+  const { type, id } = raw;
   if (type !== "heartbeat" || typeof id !== "string" || id.length < 1 || id.length > 64) return null;
-  if (!Array.isArray(running) || running.length > 4096) return null;
-  for (const r of running) if (!runningEntry(r)) return null;
+  return heartbeatFields(raw) ? (raw as ChannelHeartbeat) : null;
+}
+
+/** The same for the body of POST /v1/workers/{id}/heartbeat (HeartbeatBodySchema). */
+export function fastHeartbeatBody(raw: unknown): HeartbeatBody | null {
+  if (!isRecord(raw) || !onlyKeys(raw, BODY_KEYS)) return null;
+  return heartbeatFields(raw) ? (raw as HeartbeatBody) : null;
+}
+
+function heartbeatFields({ running, updates }: Record<string, unknown>): boolean {
+  if (!Array.isArray(running) || running.length > 4096) return false;
+  for (const r of running) if (!runningEntry(r)) return false;
   if (updates !== undefined) {
-    if (!Array.isArray(updates) || updates.length > 2000) return null;
-    for (const u of updates) if (!update(u)) return null;
+    if (!Array.isArray(updates) || updates.length > 2000) return false;
+    for (const u of updates) if (!update(u)) return false;
   }
-  return raw as ChannelHeartbeat;
+  return true;
 }
 
 function runningEntry(r: unknown): boolean {

@@ -3,8 +3,8 @@
 // take every valid frame that holds no NUL (those the schema rewrites), or it saves nothing.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { ChannelHeartbeatSchema } from "../../src/protocol/heartbeat.ts";
-import { fastChannelHeartbeat } from "../../src/protocol/heartbeat-fast.ts";
+import { ChannelHeartbeatSchema, HeartbeatBodySchema } from "../../src/protocol/heartbeat.ts";
+import { fastChannelHeartbeat, fastHeartbeatBody } from "../../src/protocol/heartbeat-fast.ts";
 
 const text = (max: number) =>
   fc.oneof(
@@ -134,6 +134,47 @@ describe("fastChannelHeartbeat", () => {
     ];
     const outcomes = cases.map((c) => (c === null || typeof c !== "object" ? checkScalar(c) : check(c)));
     expect(outcomes.map((o) => o.fast)).toEqual(outcomes.map((o, i) => o.valid && !hasNul(cases[i])));
+  });
+});
+
+/** The HTTP route's body: the frame without `type` and `id`, against HeartbeatBodySchema. */
+function checkBody(input: Record<string, unknown>) {
+  const { type: _type, id: _id, ...rest } = input;
+  const raw: unknown = JSON.parse(JSON.stringify(rest));
+  const fast = fastHeartbeatBody(raw);
+  const schema = HeartbeatBodySchema.safeParse(JSON.parse(JSON.stringify(rest)));
+  if (fast) {
+    expect(schema.success).toBe(true);
+    expect(fast).toEqual(schema.data);
+  } else if (schema.success) {
+    expect(hasNul(raw)).toBe(true);
+  }
+  return { fast: fast !== null, valid: schema.success };
+}
+
+describe("fastHeartbeatBody", () => {
+  it("accepts exactly the valid POST /heartbeat bodies without NUL, returning what the schema returns", () => {
+    let accepted = 0;
+    let refused = 0;
+    fc.assert(
+      fc.property(fc.oneof(frame, validish), (f) => {
+        const r = checkBody(f as Record<string, unknown>);
+        if (r.fast) accepted++;
+        if (!r.valid) refused++;
+      }),
+      { numRuns: 5000 },
+    );
+    expect(accepted).toBeGreaterThan(500);
+    expect(refused).toBeGreaterThan(500);
+  });
+
+  it("refuses what is not a body: frame fields, arrays, scalars", () => {
+    expect(fastHeartbeatBody({ type: "heartbeat", id: "x", running: [] })).toBeNull();
+    expect(HeartbeatBodySchema.safeParse({ type: "heartbeat", id: "x", running: [] }).success).toBe(false);
+    for (const v of [[], null, "x", 1, {}]) expect(fastHeartbeatBody(v)).toBeNull();
+    expect(fastHeartbeatBody({ running: [{ jobId: "j", lease: 3 }] })).toEqual({
+      running: [{ jobId: "j", lease: 3 }],
+    });
   });
 });
 

@@ -190,6 +190,36 @@ describe("scheduler", () => {
     expect(other.status).toBe(409);
   });
 
+  it("an Idempotency-Key replay matches the submission's meaning, by the hand check or by the schema", async () => {
+    // The route checks plainly valid bodies by hand (functions/submit-fast.ts) and leaves the rest to zod;
+    // both must give the same validated value, since the fingerprint is a hash of it.
+    const t = await createTenant();
+    const key = { "idempotency-key": "same-meaning-1" };
+    const first = await submit(t.memberKey, { name: "m", gpuType: "NOWHERE", env: { A: "1" } }, key);
+    expect(first.status, first.text).toBe(201);
+    const variants: Record<string, unknown>[] = [
+      // other key order, defaults spelled out
+      { env: { A: "1" }, priority: "normal", maxRetries: 0, labels: {}, gpuType: "NOWHERE", name: "m" },
+      // a __proto__ env key goes to the schema, which drops it
+      { name: "m", gpuType: "NOWHERE", env: JSON.parse('{"__proto__":"x","A":"1"}') },
+    ];
+    for (const v of variants) {
+      const r = await submit(t.memberKey, v, key);
+      expect(r.status, r.text).toBe(200);
+      expect(r.body.id).toBe(first.body.id);
+    }
+    const changed = await submit(t.memberKey, { name: "m", gpuType: "NOWHERE", env: { A: "2" } }, key);
+    expect(changed.status).toBe(409);
+    // The route's hook still sees every accepted body: a NUL in a command is refused, and creates nothing.
+    const nul = await submit(t.memberKey, { name: "nul", gpuType: "NOWHERE", command: ["a\u0000b"] });
+    expect(nul.status).toBe(400);
+    expect((nul.body as unknown as { errors: { path: string }[] }).errors[0]?.path).toBe("command.0");
+    const q = await api<{ counts: { byState: { queued: number } } }>("GET", "/v1/queue", {
+      token: t.memberKey,
+    });
+    expect(q.body.counts.byState.queued).toBe(1);
+  });
+
   it("a malformed Idempotency-Key is a 400 naming the header, and creates nothing", async () => {
     const t = await createTenant();
     const body = { name: "bad-key", command: ["true"], gpus: 1, gpuType: "NOWHERE" };

@@ -2,7 +2,7 @@
 // await in between, so 20 concurrent retries of one Idempotency-Key can only ever create one job.
 
 import { newId } from "../../domain/ids.ts";
-import type { DependsOn, JobSpec } from "../../domain/job.ts";
+import type { DependsOn, JobSpec, SubmitJob } from "../../domain/job.ts";
 import { gpuTypeKey, isTerminal, priorityRank, shapeKey } from "../../domain/job.ts";
 import { evaluatePolicies, type PolicyDecision } from "../../domain/policy.ts";
 import { fail, type Json, type Result } from "../../errors.ts";
@@ -15,10 +15,7 @@ import { type JobView, viewFromRow } from "./view.ts";
 export const IDEMPOTENCY_WINDOW_MS = 24 * 3600 * 1000;
 export const MAX_ARRAY = 10_000;
 
-export interface SubmitJob extends Omit<JobSpec, "user"> {
-  user?: string | null;
-  array?: { size: number } | null;
-}
+export type { SubmitJob } from "../../domain/job.ts";
 
 export interface SubmitRequest {
   job: SubmitJob;
