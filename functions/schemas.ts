@@ -2,6 +2,7 @@
 // documentation cannot drift from what the API accepts. Objects are strict: unknown fields are rejected.
 import { z } from "@hono/zod-openapi";
 import type { SubmitJob } from "../src/domain/job.ts";
+import { withFastPath } from "./fast-path.ts";
 
 export const Problem = z
   .object({
@@ -56,14 +57,23 @@ const slug = z
 export const TenantId = slug.openapi({ example: "vision" });
 export const PoolId = slug.openapi({ example: "h100-east" });
 
-/** Path parameters are plain strings: a malformed id is simply not found (404), never a 400. */
-export const IdParam = <N extends string>(name: N, example: string) =>
-  z.object({
+/**
+ * Path parameters are plain strings: a malformed id is simply not found (404), never a 400. Every id route
+ * validates one, so the plain case skips zod (functions/fast-path.ts); the object is not strict, so zod's
+ * output is the one field whatever else is there.
+ */
+export const IdParam = <N extends string>(name: N, example: string) => {
+  const schema = z.object({
     [name]: z
       .string()
       .max(200)
       .openapi({ param: { name, in: "path" }, example }),
   } as Record<N, z.ZodString>);
+  return withFastPath(schema, (raw) => {
+    const v = typeof raw === "object" && raw !== null ? (raw as Record<string, unknown>)[name] : undefined;
+    return typeof v === "string" && v.length <= 200 ? ({ [name]: v } as z.output<typeof schema>) : null;
+  });
+};
 
 // ---------------------------------------------------------------- jobs
 

@@ -12,7 +12,14 @@ import { Meta, migrate, scalar } from "../lib/sql.ts";
 import { schedulerStub, tenantStub } from "../stubs.ts";
 import { CapacityPusher } from "./fleet/capacity-push.ts";
 import { WorkerChannel } from "./fleet/channel.ts";
-import { type AssignItem, type Assignment, pushFresh, reconcile, recordLeases } from "./fleet/leases.ts";
+import {
+  type AssignItem,
+  type Assignment,
+  pushFresh,
+  reconcile,
+  recordLeases,
+  writeLeases,
+} from "./fleet/leases.ts";
 import { extendAfterOutage, markSeen, nextLivenessDue, sweepLiveness } from "./fleet/liveness.ts";
 import { type AgentUpdate, applyReports, type Rejection } from "./fleet/reports.ts";
 import {
@@ -108,17 +115,9 @@ export class FleetShard extends DurableObject<Env> {
     this.counters.heartbeats++;
     this.touch(a.w, now);
     const { rejected } = await this.applyUpdates(workerId, body.updates ?? []);
-    const r = this.ctx.storage.transactionSync(() =>
-      reconcile(
-        this.store,
-        this.sql,
-        workerId,
-        body.running,
-        body.updates ?? [],
-        now,
-        this.cfg.heartbeatSeconds * 1000,
-      ),
-    );
+    const hbMs = this.cfg.heartbeatSeconds * 1000;
+    const r = reconcile(this.store, workerId, body.running, body.updates ?? [], now, hbMs);
+    if (r.writes.length) this.ctx.storage.transactionSync(() => writeLeases(this.sql, r.writes));
     const { assignments, cancel, lost: cancelNow } = r;
     if (cancelNow.length) await this.loseLeases(cancelNow, "LeaseExpired");
     // A plain heartbeat only pushes this worker's deadlines later: the alarm already set is early enough.

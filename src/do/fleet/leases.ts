@@ -79,26 +79,32 @@ export function recordLeases(store: FleetStore, sql: SqlStorage, items: AssignIt
   return { results, touched };
 }
 
+/** A lease column change reconcile decided on; the caller writes them in one transaction, if any. */
+export type LeaseWrite =
+  | { jobId: string; set: "running" }
+  | { jobId: string; set: "delivered_at" | "missing_since"; at: number };
+
 /**
- * Inside a transaction. Jobs the agent runs without holding their lease are to be stopped; leases it never
- * started are (re)delivered; cancelled ones it never started are dropped; a started job the agent stopped
- * mentioning for two heartbeats is lost. (A heartbeat may omit a job whose final report is still in flight,
- * hence the grace.)
+ * Jobs the agent runs without holding their lease are to be stopped; leases it never started are
+ * (re)delivered; cancelled ones it never started are dropped; a started job the agent stopped mentioning
+ * for two heartbeats is lost. (A heartbeat may omit a job whose final report is still in flight, hence the
+ * grace.) Reads only: most heartbeats change nothing, and a transaction opened for nothing costs as much
+ * as the reads (bench/profile.ts heartbeat). The caller writes `writes` in the same synchronous turn.
  */
 export function reconcile(
   store: FleetStore,
-  sql: SqlStorage,
   workerId: string,
   runningList: { jobId: string; lease: number }[],
   updates: AgentUpdate[],
   now: number,
   heartbeatMs: number,
-): { assignments: Assignment[]; cancel: string[]; lost: LeaseRow[] } {
+): { assignments: Assignment[]; cancel: string[]; lost: LeaseRow[]; writes: LeaseWrite[] } {
   const running = new Map(runningList.map((r) => [r.jobId, r.lease]));
   const reported = new Set(updates.map((u) => u.jobId));
   const cancel = new Set<string>();
   const assignments: Assignment[] = [];
   const lost: LeaseRow[] = [];
+  const writes: LeaseWrite[] = [];
   for (const [jobId, lease] of running) {
     const l = store.leaseKey(jobId);
     if (!l || l.lease !== lease || l.worker_id !== workerId) cancel.add(jobId);
@@ -106,9 +112,7 @@ export function reconcile(
   for (const l of store.leasesOf(workerId)) {
     if (running.get(l.job_id) === l.lease) {
       if (l.cancel) cancel.add(l.job_id);
-      if (l.state !== "running" || l.missing_since) {
-        sql.exec("UPDATE leases SET state = 'running', missing_since = NULL WHERE job_id = ?", l.job_id);
-      }
+      if (l.state !== "running" || l.missing_since) writes.push({ jobId: l.job_id, set: "running" });
       continue;
     }
     if (reported.has(l.job_id)) continue;
@@ -116,13 +120,22 @@ export function reconcile(
       if (l.cancel && (!l.delivered_at || l.delivered_at < now - 1000)) lost.push(l);
       else if (!l.cancel) {
         assignments.push(toAssignment(l));
-        sql.exec("UPDATE leases SET delivered_at = ? WHERE job_id = ?", now, l.job_id);
+        writes.push({ jobId: l.job_id, set: "delivered_at", at: now });
       }
     } else if (!l.missing_since) {
-      sql.exec("UPDATE leases SET missing_since = ? WHERE job_id = ?", now, l.job_id);
+      writes.push({ jobId: l.job_id, set: "missing_since", at: now });
     } else if (l.missing_since < now - 2 * heartbeatMs) {
       lost.push(l);
     }
   }
-  return { assignments, cancel: [...cancel], lost };
+  return { assignments, cancel: [...cancel], lost, writes };
+}
+
+/** Inside a transaction: what reconcile decided. */
+export function writeLeases(sql: SqlStorage, writes: LeaseWrite[]): void {
+  for (const w of writes) {
+    if (w.set === "running")
+      sql.exec("UPDATE leases SET state = 'running', missing_since = NULL WHERE job_id = ?", w.jobId);
+    else sql.exec(`UPDATE leases SET ${w.set} = ? WHERE job_id = ?`, w.at, w.jobId);
+  }
 }
