@@ -15,6 +15,7 @@
 // `npx tsx bench/scale-sim.ts` prints the tables; `npm run bench -- scale` puts the key figures in
 // BENCHMARKS.md.
 import { pathToFileURL } from "node:url";
+import { checkCoalescing, coalesced, zipf } from "./lib/queueing.ts";
 
 export interface Load {
   gpus: number;
@@ -107,17 +108,6 @@ export const PROPOSED: Design = {
   retentionSeconds: 3600,
   explainCached: true,
 };
-
-/** Messages/s of a coalescing channel: λ events/s, each message holds the channel for `hold` seconds. */
-export const coalesced = (lambda: number, hold: number) =>
-  lambda <= 0 ? 0 : hold <= 0 ? lambda : lambda / (lambda * hold + Math.exp(-lambda * hold));
-
-/** Zipf(1) shares of `n` tenants, largest first. */
-export function zipf(n: number, s = 1): number[] {
-  const w = Array.from({ length: n }, (_, i) => 1 / (i + 1) ** s);
-  const sum = w.reduce((a, b) => a + b, 0);
-  return w.map((x) => x / sum);
-}
 
 export interface ClassRates {
   /** Requests per second the hottest object of the class receives, by source. */
@@ -273,41 +263,6 @@ export function model(load: Load, d: Design): ModelResult {
     },
     schedulerPassesPerSecond: passes,
   };
-}
-
-/**
- * Monte Carlo check of `coalesced`: Poisson events at λ/s; a message is sent when the channel is free and
- * something is pending, and holds the channel for `hold` s. Returns simulated and modelled messages/s.
- */
-export function checkCoalescing(
-  lambda: number,
-  hold: number,
-  seconds = 200,
-  seed = 42,
-): { simulated: number; model: number } {
-  let x = seed;
-  const rand = () => {
-    x = (x * 1103515245 + 12345) % 2 ** 31;
-    return x / 2 ** 31;
-  };
-  let t = 0;
-  let busyUntil = 0;
-  let pending = false;
-  let sent = 0;
-  while (t < seconds) {
-    t += -Math.log(1 - rand()) / lambda;
-    // The pending batch goes out each time the channel frees, until a hold passes with no new event.
-    while (pending && t >= busyUntil) {
-      sent++;
-      busyUntil += hold;
-      pending = false;
-    }
-    if (t >= busyUntil) {
-      sent++;
-      busyUntil = t + hold;
-    } else pending = true;
-  }
-  return { simulated: sent / seconds, model: coalesced(lambda, hold) };
 }
 
 // ------------------------------------------------------------------------------------------ report
