@@ -131,12 +131,14 @@ export class CpuWindow {
   private ours0 = this.ours();
   private runtime0: number;
   private threads0: Map<string, number>;
+  private waits0: Map<string, number>;
   private t0 = performance.now();
 
   /** `runtime`: the server's processes (workerd), whose CPU time per operation is the noise-robust cost. */
   constructor(private runtime: () => number[] = () => []) {
     this.runtime0 = cpuSeconds(runtime());
     this.threads0 = threadTicks(runtime());
+    this.waits0 = threadWaitNs(runtime());
   }
 
   /** This process, its live descendants, and the children it already reaped (their time moved to us). */
@@ -157,12 +159,14 @@ export class CpuWindow {
     stealCores: number;
     runtimeCpuSeconds: number;
     busiestThreadCores: number;
+    busiestThreadWaitCores: number;
   } {
     const m1 = machineCpu();
     const secs = (performance.now() - this.t0) / 1000;
     const machine = (m1.busy - this.m0.busy) / secs;
     const steal = (m1.steal - this.m0.steal) / secs;
     const ours = Math.max(0, (this.ours() - this.ours0) / secs);
+    const busiest = this.busiestThread();
     return {
       seconds: round(secs, 1),
       machineCores: round(machine, 2),
@@ -170,21 +174,49 @@ export class CpuWindow {
       otherCores: round(Math.max(0, machine - steal - ours), 2),
       stealCores: round(steal, 2),
       runtimeCpuSeconds: round(cpuSeconds(this.runtime()) - this.runtime0, 2),
-      busiestThreadCores: round(this.busiestThread() / HZ / secs, 2),
+      busiestThreadCores: round(busiest.ticks / HZ / secs, 2),
+      busiestThreadWaitCores: round(busiest.waitNs / 1e9 / secs, 2),
     };
   }
 
   /**
-   * CPU ticks of the runtime's busiest thread over the window. All of a Worker's JavaScript (the Worker and
-   * every Durable Object of its script) runs in one isolate, which one thread at a time holds: a busiest
-   * thread near 1.0 core means the isolate, not the machine, is the limit.
+   * CPU ticks of the runtime's busiest thread over the window, and how long it waited, runnable, for a core
+   * (the scheduler's run queue). All of a Worker's JavaScript (the Worker and every Durable Object of its
+   * script) runs in one isolate, which one thread at a time holds: when the two add up to ~1.0 core, the
+   * isolate had work all the time, and only the cores it shares with everything else held it back.
    */
-  private busiestThread(): number {
+  private busiestThread(): { ticks: number; waitNs: number } {
     let max = 0;
-    for (const [tid, ticks] of threadTicks(this.runtime()))
-      max = Math.max(max, ticks - (this.threads0.get(tid) ?? 0));
-    return max;
+    let tid = "";
+    for (const [t, ticks] of threadTicks(this.runtime())) {
+      const used = ticks - (this.threads0.get(t) ?? 0);
+      if (used >= max) [max, tid] = [used, t];
+    }
+    const wait = threadWaitNs(this.runtime()).get(tid);
+    return { ticks: max, waitNs: wait === undefined ? 0 : wait - (this.waits0.get(tid) ?? 0) };
   }
+}
+
+/** Nanoseconds each thread ("pid/tid") spent runnable but waiting for a core: schedstat's second field. */
+function threadWaitNs(pids: number[]): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const pid of pids) {
+    let tids: string[];
+    try {
+      tids = fs.readdirSync(`/proc/${pid}/task`);
+    } catch {
+      continue;
+    }
+    for (const tid of tids) {
+      try {
+        const wait = Number(fs.readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[1]);
+        if (Number.isFinite(wait)) out.set(`${pid}/${tid}`, wait);
+      } catch {
+        // the thread ended
+      }
+    }
+  }
+  return out;
 }
 
 /** CPU ticks per thread ("pid/tid") of these processes. */

@@ -161,12 +161,12 @@ export function renderReport(all: Record<string, StoredSuite>): string {
     );
     if (r.noise.length) {
       out.push(
-        "| Phase | Seconds | Machine busy (cores) | Ours (all our processes) | Other processes | Steal (hypervisor) | Runtime CPU (s) | Busiest runtime thread (cores) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| Phase | Seconds | Machine busy (cores) | Ours (all our processes) | Other processes | Steal (hypervisor) | Runtime CPU (s) | Busiest runtime thread (cores) | …waiting for a core (cores) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
       );
       for (const n of r.noise)
         out.push(
-          `| ${n.phase} | ${n.seconds} | ${n.machineCores} | ${n.ourCores} | ${n.otherCores} | ${n.stealCores ?? "n/a"} | ${n.runtimeCpuSeconds ?? ""} | ${n.busiestThreadCores ?? ""} |`,
+          `| ${n.phase} | ${n.seconds} | ${n.machineCores} | ${n.ourCores} | ${n.otherCores} | ${n.stealCores ?? "n/a"} | ${n.runtimeCpuSeconds ?? ""} | ${n.busiestThreadCores ?? ""} | ${n.busiestThreadWaitCores ?? "n/a"} |`,
         );
       out.push("");
     }

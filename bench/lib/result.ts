@@ -29,6 +29,8 @@ export interface Noise {
   runtimeCpuSeconds: number;
   /** The runtime's busiest thread, in cores: near 1.0, the one isolate running all our JavaScript is full. */
   busiestThreadCores?: number;
+  /** How long that thread was runnable but waited for a core, in cores; on-CPU + this ≈ 1.0: the isolate is full. */
+  busiestThreadWaitCores?: number;
 }
 
 export interface SuiteResult {
