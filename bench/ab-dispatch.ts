@@ -3,6 +3,8 @@
 // batches, as in the dispatch suite); rounds of single submits from 64 clients alternate between them, so
 // the machine's drift falls on both alike. Per round: jobs/s from first submit to last success, and the
 // runtime CPU per job of our workerd and of wrangler dev's proxy. Compares code; measures no target.
+// With `heartbeats` as the fourth argument, each round is instead an 8 s storm of HTTP heartbeats from the
+// 300 workers (empty running lists, as in the dispatch suite): heartbeats/s and CPU per heartbeat.
 import type { SubmitArgs, SubmitRecord } from "./child/submitters.ts";
 import { ChildProc } from "./lib/child.ts";
 import { cpuSeconds } from "./lib/proc.ts";
@@ -12,9 +14,12 @@ import { benchJob, createPool, createTenant } from "./lib/setup.ts";
 import { median, nowMs } from "./lib/stats.ts";
 
 const other = process.argv[2];
-if (!other) throw new Error("usage: npx tsx bench/ab-dispatch.ts <other checkout> [rounds] [jobs]");
+if (!other)
+  throw new Error("usage: npx tsx bench/ab-dispatch.ts <other checkout> [rounds] [jobs | heartbeats]");
 const rounds = Number(process.argv[3] ?? 5);
-const jobs = Number(process.argv[4] ?? 3000);
+const storms = process.argv[4] === "heartbeats";
+const jobs = storms ? 0 : Number(process.argv[4] ?? 3000);
+const unit = storms ? "heartbeat" : "job";
 
 type Start = (o: { heartbeatSeconds: number; leaseTtlSeconds: number }) => Promise<BenchServer>;
 const starts: [string, Start][] = [
@@ -65,19 +70,19 @@ try {
     });
     side.proxy = proxyPidOf(server.url, server.workerdPids());
   }
-  for (const s of sides) await runRound(s, 500); // warm both
+  for (const s of sides) await (storms ? runStorm(s, 2) : runRound(s, 500)); // warm both
   for (let r = 0; r < rounds; r++) {
     for (const s of sides) {
-      const got = await runRound(s, jobs);
+      const got = storms ? await runStorm(s, 8) : await runRound(s, jobs);
       console.log(
-        `round ${r + 1} ${s.name}: ${got.jobsPerSecond.toFixed(0)} jobs/s, ours ${got.ours.toFixed(3)} ms, proxy ${got.proxy.toFixed(3)} ms per job`,
+        `round ${r + 1} ${s.name}: ${got.jobsPerSecond.toFixed(0)} ${unit}s/s, ours ${got.ours.toFixed(3)} ms, proxy ${got.proxy.toFixed(3)} ms per ${unit}`,
       );
       s.jobsPerSecond.push(got.jobsPerSecond);
       s.ours.push(got.ours);
       s.proxyMs.push(got.proxy);
     }
   }
-  console.log("\nmedians: jobs/s, runtime CPU ms per job (ours | wrangler's proxy)");
+  console.log(`\nmedians: ${unit}s/s, runtime CPU ms per ${unit} (ours | wrangler's proxy)`);
   for (const s of sides)
     console.log(
       `  ${s.name.padEnd(6)} ${median(s.jobsPerSecond).toFixed(0).padStart(5)}/s  ${median(s.ours).toFixed(3)} | ${median(s.proxyMs).toFixed(3)} ms`,
@@ -86,7 +91,7 @@ try {
   const [a, b] = sides as [Side, Side];
   const paired = (x: number[], y: number[]) => median(y.map((v, i) => v / x[i]!)).toFixed(2);
   console.log(
-    `  this/other per round, median: jobs/s ${paired(a.jobsPerSecond, b.jobsPerSecond)}, our CPU per job ${paired(a.ours, b.ours)}`,
+    `  this/other per round, median: ${unit}s/s ${paired(a.jobsPerSecond, b.jobsPerSecond)}, our CPU per ${unit} ${paired(a.ours, b.ours)}`,
   );
 } finally {
   for (const s of sides) {
@@ -125,6 +130,21 @@ async function runRound(s: Side, total: number) {
   const per = (sec: number) => (sec * 1000) / finished.length;
   return {
     jobsPerSecond: finished.length / ((last - first) / 1000),
+    ours: per(cpuSeconds(ours()) - o0),
+    proxy: per(cpuSeconds([s.proxy]) - p0),
+  };
+}
+
+/** An HTTP heartbeat storm from every simulated worker; "jobsPerSecond" is heartbeats/s here. */
+async function runStorm(s: Side, seconds: number) {
+  await settle(s.server.workerdPids, { maxMs: 30_000 });
+  const ours = () => s.server.workerdPids().filter((p) => p !== s.proxy);
+  const o0 = cpuSeconds(ours());
+  const p0 = cpuSeconds([s.proxy]);
+  const r = await s.fleet.call<{ heartbeats: number; perSecond: number }>("storm", { seconds, via: "http" });
+  const per = (sec: number) => (sec * 1000) / Math.max(1, r.heartbeats);
+  return {
+    jobsPerSecond: r.perSecond,
     ours: per(cpuSeconds(ours()) - o0),
     proxy: per(cpuSeconds([s.proxy]) - p0),
   };
