@@ -70,7 +70,7 @@ export async function benchSubmit(o: SubmitOptions): Promise<SuiteResult> {
       measuredAt: new Date().toISOString(),
       method: [
         `autocannon ${"9.0.0"} programmatic API in a child process, ${o.connections} connections, ${o.warmupSeconds} s warm-up then ${o.seconds} s measured, per route; ${o.rounds} round(s), GET /healthz then POST /v1/jobs; the round with the median submit/healthz throughput ratio is reported`,
-        "POST /v1/jobs with a member key: gateway auth (isolate cache) + zod validation + TenantQueue.submit (key check, rate limit, then group commit: the submits that arrived together share one SQLite transaction, each with its 5 CEL policies, idempotency lookup, job row; events, counters and one outbox row per transaction) — a GPU type no worker has, so placement does not run",
+        "POST /v1/jobs with a member key: gateway auth (isolate cache) + body validation (the hand check, zod for anything else) + TenantQueue.submit (key check, rate limit, then group commit: the submits that arrived together share one SQLite transaction, each with its 5 CEL policies, idempotency lookup, job row; events, counters and one outbox row per transaction) — a GPU type no worker has, so placement does not run",
         `wrangler dev via db/launcher.ts launch(), --log-level warn, LOG_REQUESTS=0, ${server.database} database`,
         "memory: VmHWM / VmRSS of the workerd processes under wrangler dev, sampled every 250 ms during the submit runs",
       ],
