@@ -199,28 +199,19 @@ export class CpuWindow {
 
 /** Nanoseconds each thread ("pid/tid") spent runnable but waiting for a core: schedstat's second field. */
 function threadWaitNs(pids: number[]): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const pid of pids) {
-    let tids: string[];
-    try {
-      tids = fs.readdirSync(`/proc/${pid}/task`);
-    } catch {
-      continue;
-    }
-    for (const tid of tids) {
-      try {
-        const wait = Number(fs.readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[1]);
-        if (Number.isFinite(wait)) out.set(`${pid}/${tid}`, wait);
-      } catch {
-        // the thread ended
-      }
-    }
-  }
-  return out;
+  return perThread(pids, (dir) => {
+    const wait = Number(fs.readFileSync(`${dir}/schedstat`, "utf8").split(" ")[1]);
+    return Number.isFinite(wait) ? wait : null;
+  });
 }
 
 /** CPU ticks per thread ("pid/tid") of these processes. */
 function threadTicks(pids: number[]): Map<string, number> {
+  return perThread(pids, (dir, tid) => readStat(tid, `${dir}/stat`)?.ticks ?? null);
+}
+
+/** One reading per live thread of these processes, keyed "pid/tid"; threads that end meanwhile are skipped. */
+function perThread(pids: number[], read: (dir: string, tid: number) => number | null): Map<string, number> {
   const out = new Map<string, number>();
   for (const pid of pids) {
     let tids: string[];
@@ -230,8 +221,13 @@ function threadTicks(pids: number[]): Map<string, number> {
       continue;
     }
     for (const tid of tids) {
-      const st = readStat(Number(tid), `/proc/${pid}/task/${tid}/stat`);
-      if (st) out.set(`${pid}/${tid}`, st.ticks);
+      let v: number | null = null;
+      try {
+        v = read(`/proc/${pid}/task/${tid}`, Number(tid));
+      } catch {
+        // the thread ended
+      }
+      if (v !== null) out.set(`${pid}/${tid}`, v);
     }
   }
   return out;
