@@ -130,6 +130,7 @@ export function renderReport(all: Record<string, StoredSuite>): string {
     "npx tsx bench/profile.ts submit 10 # CPU profile of the Worker under load (submit | dispatch | trickle | heartbeat)",
     "npx tsx bench/ab.ts /tmp/base     # another checkout vs this one, alternated round by round (compare code)",
     "npx tsx bench/ab-dispatch.ts /tmp/base  # the same for end-to-end dispatch (jobs/s, CPU per job)",
+    "npx tsx bench/ab-dispatch.ts /tmp/base 5 heartbeats  # the same for HTTP heartbeat storms",
     "npm run test:chaos                 # kill -9 / Postgres outage / idempotency through a crash",
     "```",
     "",
