@@ -7,6 +7,7 @@ import { and, desc, eq, gte, lt, or, type SQL } from "drizzle-orm";
 import { auditLog } from "../db/schema.ts";
 import { GantryError } from "../src/errors.ts";
 import { withDb } from "../src/lib/pg.ts";
+import { decodeCursor, encodeCursor } from "./cursor.ts";
 import { allow } from "./gateway.ts";
 import type { HonoEnv } from "./hono-env.ts";
 import { errorsWith, json, Loose } from "./schemas.ts";
@@ -43,35 +44,6 @@ const AuditQuery = z.object({
   limit: z.coerce.number().int().min(1).max(500).default(50),
   cursor: z.string().max(200).optional().openapi({ description: "nextCursor of the previous page" }),
 });
-
-// The cursor is the (time, id) of the last row of a page: rows are ordered by both, so a page boundary
-// never skips or repeats a row even when several share a millisecond. Base64url of UTF-8 JSON (ids are
-// ASCII today, but btoa would throw on anything else and turn a bad row into a 500).
-function encodeCursor(ms: number, id: string): string {
-  const bytes = new TextEncoder().encode(JSON.stringify([ms, id]));
-  return btoa(String.fromCharCode(...bytes))
-    .replace(/\+/g, "-")
-    .replace(/\//g, "_")
-    .replace(/=+$/, "");
-}
-
-function decodeCursor(s: string): { at: Date; id: string } {
-  try {
-    const bin = atob(s.replace(/-/g, "+").replace(/_/g, "/"));
-    const text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(
-      Uint8Array.from(bin, (ch) => ch.charCodeAt(0)),
-    );
-    const [ms, id] = JSON.parse(text) as [unknown, unknown];
-    if (typeof ms !== "number" || typeof id !== "string") throw new Error("shape");
-    const at = new Date(ms);
-    if (Number.isNaN(at.getTime())) throw new Error("time");
-    return { at, id };
-  } catch {
-    throw new GantryError("ValidationFailed", "cursor is not valid; use nextCursor from a previous page", [
-      { path: "cursor", message: "invalid cursor" },
-    ]);
-  }
-}
 
 auditApp.openapi(
   createRoute({

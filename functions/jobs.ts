@@ -9,6 +9,7 @@ import { GantryError, unwrap } from "../src/errors.ts";
 import type { JobRecord } from "../src/lib/history.ts";
 import { withDb } from "../src/lib/pg.ts";
 import { tenantStub } from "../src/stubs.ts";
+import { decodeCursor, encodeCursor } from "./cursor.ts";
 import { withFastPath } from "./fast-path.ts";
 import { actorOf, requestIdHeader, tenantOf, tenantRole } from "./gateway.ts";
 import type { HonoEnv } from "./hono-env.ts";
@@ -99,24 +100,6 @@ const ListQuery = z.object({
   limit: z.coerce.number().int().min(1).max(500).default(50),
   cursor: z.string().max(200).optional(),
 });
-
-function decodeCursor(s: string): { at: Date; id: string } {
-  try {
-    const [ms, id] = JSON.parse(atob(s.replace(/-/g, "+").replace(/_/g, "/"))) as [number, string];
-    if (typeof ms !== "number" || typeof id !== "string") throw new Error();
-    return { at: new Date(ms), id };
-  } catch {
-    throw new GantryError("ValidationFailed", "cursor is not valid; use nextCursor from a previous page", [
-      { path: "cursor", message: "invalid cursor" },
-    ]);
-  }
-}
-
-const encodeCursor = (ms: number, id: string) =>
-  btoa(JSON.stringify([ms, id]))
-    .replace(/\+/g, "-")
-    .replace(/\//g, "_")
-    .replace(/=+$/, "");
 
 jobsApp.openapi(
   createRoute({

@@ -10,6 +10,7 @@ import {
   createPool,
   createTenant,
   env,
+  expectProblem,
   flushTenant,
   getJob,
   gpuTypeName,
@@ -318,6 +319,14 @@ describe("scheduler", () => {
       { token: t.memberKey },
     );
     expect(page2.body.items.map((j) => j.id)).toEqual([ids[3], ids[2], ids[1]]);
+    // A cursor that is not one of ours is the client's error, including one whose time Date cannot hold
+    // (an Invalid Date would make the query throw: a 500).
+    for (const bad of ["not-a-cursor", btoa("[1,2]"), btoa('[1e20,"x"]'), btoa('[-9e15,"x"]'), "%FF"]) {
+      const r = await api("GET", `/v1/jobs?limit=3&cursor=${encodeURIComponent(bad)}`, {
+        token: t.memberKey,
+      });
+      expectProblem(r, 400, "ValidationFailed");
+    }
     const byUser = await api<{ items: { id: string }[] }>("GET", "/v1/jobs?user=carol", {
       token: t.memberKey,
     });
