@@ -2,7 +2,7 @@
 // await in between, so 20 concurrent retries of one Idempotency-Key can only ever create one job.
 
 import { newId } from "../../domain/ids.ts";
-import type { DependsOn, JobSpec, SubmitJob } from "../../domain/job.ts";
+import type { DependsOn, SubmitJob } from "../../domain/job.ts";
 import { gpuTypeKey, isTerminal, priorityRank, shapeKey } from "../../domain/job.ts";
 import { evaluatePolicies, type PolicyDecision } from "../../domain/policy.ts";
 import { fail, type Json, type Result } from "../../errors.ts";
