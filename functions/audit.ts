@@ -10,7 +10,7 @@ import { withDb } from "../src/lib/pg.ts";
 import { decodeCursor, encodeCursor } from "./cursor.ts";
 import { allow } from "./gateway.ts";
 import type { HonoEnv } from "./hono-env.ts";
-import { errorsWith, json, Loose } from "./schemas.ts";
+import { errorsWith, Instant, json, Loose } from "./schemas.ts";
 import { validationHook } from "./validation.ts";
 
 export const auditApp = new OpenAPIHono<HonoEnv>({ defaultHook: validationHook });
@@ -35,12 +35,11 @@ const AuditQuery = z.object({
   action: z.string().max(100).optional().openapi({ example: "key.revoke" }),
   actor: z.string().max(200).optional().openapi({ example: "key:key_01jd9r2v6m3x4c5b6n7p8q9r0s" }),
   requestId: z.string().max(200).optional().openapi({ description: "Rows written by this request" }),
-  from: z
-    .string()
-    .datetime({ offset: true })
-    .optional()
-    .openapi({ description: "Inclusive lower bound on the time", example: "2026-11-20T00:00:00Z" }),
-  to: z.string().datetime({ offset: true }).optional().openapi({ description: "Exclusive upper bound" }),
+  from: Instant.optional().openapi({
+    description: "Inclusive lower bound on the time",
+    example: "2026-11-20T00:00:00Z",
+  }),
+  to: Instant.optional().openapi({ description: "Exclusive upper bound" }),
   limit: z.coerce.number().int().min(1).max(500).default(50),
   cursor: z.string().max(200).optional().openapi({ description: "nextCursor of the previous page" }),
 });
@@ -64,7 +63,7 @@ auditApp.openapi(
     const to = q.to ? new Date(q.to) : null;
     if (from && to && from >= to) {
       throw new GantryError("ValidationFailed", "from must be before to", [
-        { path: "from", message: "must be before to" },
+        { path: "query.from", message: "must be before to" },
       ]);
     }
     const conds: SQL[] = [];

@@ -3,6 +3,7 @@
 // share a millisecond. Base64url of UTF-8 JSON (ids are ASCII today, but btoa would throw on anything else
 // and turn a bad row into a 500).
 import { GantryError } from "../src/errors.ts";
+import { inTimeRange } from "./schemas.ts";
 
 export function encodeCursor(ms: number, id: string): string {
   const bytes = new TextEncoder().encode(JSON.stringify([ms, id]));
@@ -21,13 +22,13 @@ export function decodeCursor(s: string): { at: Date; id: string } {
     );
     const [ms, id] = JSON.parse(text) as [unknown, unknown];
     if (typeof ms !== "number" || typeof id !== "string") throw new Error("shape");
-    const at = new Date(ms);
-    // A time outside Date's range is an Invalid Date, which the query would throw on (a 500).
-    if (Number.isNaN(at.getTime())) throw new Error("time");
-    return { at, id };
+    // A time outside Date's range (an Invalid Date) or Postgres's (year 0, years past 9999) would fail the
+    // query: a 500.
+    if (!inTimeRange(ms)) throw new Error("time");
+    return { at: new Date(ms), id };
   } catch {
     throw new GantryError("ValidationFailed", "cursor is not valid; use nextCursor from a previous page", [
-      { path: "cursor", message: "invalid cursor" },
+      { path: "query.cursor", message: "invalid cursor" },
     ]);
   }
 }

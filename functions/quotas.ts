@@ -10,7 +10,7 @@ import { withDb } from "../src/lib/pg.ts";
 import { tenantStub } from "../src/stubs.ts";
 import { actorOf, allow, tenantOf, tenantRole } from "./gateway.ts";
 import type { HonoEnv } from "./hono-env.ts";
-import { body, errorsWith, IdParam, json, Loose } from "./schemas.ts";
+import { body, EARLIEST_MS, errorsWith, IdParam, Instant, json, Loose } from "./schemas.ts";
 import { audit, bumpCatalog, requireTenant } from "./tenants.ts";
 import { validationHook } from "./validation.ts";
 
@@ -208,8 +208,8 @@ quotasApp.openapi(
     middleware: [member] as const,
     request: {
       query: z.object({
-        from: z.string().datetime({ offset: true }).optional().openapi({ example: "2026-11-20T00:00:00Z" }),
-        to: z.string().datetime({ offset: true }).optional(),
+        from: Instant.optional().openapi({ example: "2026-11-20T00:00:00Z" }),
+        to: Instant.optional(),
       }),
     },
     responses: {
@@ -224,10 +224,11 @@ quotasApp.openapi(
     const who = tenantOf(c);
     const q = c.req.valid("query");
     const to = q.to ? new Date(q.to) : new Date();
-    const from = q.from ? new Date(q.from) : new Date(to.getTime() - 86_400_000);
+    // The default window is the last 24 h, but never reaching before year 1 (see Instant).
+    const from = q.from ? new Date(q.from) : new Date(Math.max(EARLIEST_MS, to.getTime() - 86_400_000));
     if (from >= to) {
       throw new GantryError("ValidationFailed", "from must be before to", [
-        { path: "from", message: "must be before to" },
+        { path: "query.from", message: "must be before to" },
       ]);
     }
     unwrap(await tenantStub(c.env, who.tenantId).rateCheck("read"));

@@ -34,6 +34,20 @@ export const commonErrors = {
   503: problemResponse("A dependency is unavailable"),
 } as const;
 
+/**
+ * The times a query may name: years 0001–9999 in UTC. Postgres's timestamptz has no year 0 and does not read
+ * ISO's expanded years ("+275760-…"), so a time outside this range would fail the query (a 500).
+ */
+export const EARLIEST_MS = Date.parse("0001-01-01T00:00:00Z");
+export const LATEST_MS = Date.parse("9999-12-31T23:59:59.999Z");
+export const inTimeRange = (ms: number) => ms >= EARLIEST_MS && ms <= LATEST_MS;
+
+/** An RFC 3339 time with offset, within [EARLIEST_MS, LATEST_MS] once in UTC. */
+export const Instant = z
+  .string()
+  .datetime({ offset: true })
+  .refine((s) => inTimeRange(Date.parse(s)), "must be between 0001-01-01 and 9999-12-31 (UTC)");
+
 export const errorsWith = (...extra: [number, string][]) => ({
   ...commonErrors,
   ...Object.fromEntries(extra.map(([s, d]) => [s, problemResponse(d)])),

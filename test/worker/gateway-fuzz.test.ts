@@ -18,6 +18,7 @@ import {
   ADMIN,
   type ApiResponse,
   api,
+  checkResponse,
   createPool,
   createTenant,
   flushTenant,
@@ -229,21 +230,6 @@ async function send(
   const text = await r.text();
   await waitOnExecutionContext(ctx);
   return { status: r.status, headers: r.headers, body: null, text } satisfies ApiResponse<null>;
-}
-
-// ---------------------------------------------------------------- checks of one response
-
-function checkResponse(r: ApiResponse<unknown>, what: string): void {
-  expect(r.status, `${what} → ${r.status}: ${r.text.slice(0, 500)}`).toBeLessThan(500);
-  if (r.status >= 400) {
-    expect(r.headers.get("content-type"), `${what}: ${r.text.slice(0, 200)}`).toContain(
-      "application/problem+json",
-    );
-    const p = JSON.parse(r.text) as { status: number; code: string; requestId: string; title: string };
-    expect(p.status, what).toBe(r.status);
-    expect(p.code, what).toMatch(/^[A-Z][A-Za-z]+$/);
-    expect(p.requestId, what).toBe(r.headers.get("x-request-id"));
-  }
 }
 
 // ---------------------------------------------------------------- body arbitraries

@@ -53,6 +53,23 @@ export function expectProblem(r: ApiResponse, status: number, code?: string): vo
   if (code) expect(b.code).toBe(code);
 }
 
+/**
+ * What every answer to hostile input must be: never a 5xx; a 4xx is problem+json whose status, code and
+ * request id match the response (the fuzz suites' property).
+ */
+export function checkResponse(r: ApiResponse<unknown>, what: string): void {
+  expect(r.status, `${what} → ${r.status}: ${r.text.slice(0, 500)}`).toBeLessThan(500);
+  if (r.status >= 400) {
+    expect(r.headers.get("content-type"), `${what}: ${r.text.slice(0, 200)}`).toContain(
+      "application/problem+json",
+    );
+    const p = JSON.parse(r.text) as { status: number; code: string; requestId: string; title: string };
+    expect(p.status, what).toBe(r.status);
+    expect(p.code, what).toMatch(/^[A-Z][A-Za-z]+$/);
+    expect(p.requestId, what).toBe(r.headers.get("x-request-id"));
+  }
+}
+
 let seq = 0;
 export const uniq = (p: string) => `${p}-${Date.now().toString(36)}-${(seq++).toString(36)}`;
 
