@@ -53,6 +53,8 @@ import {
 import { SubmitBatcher } from "./tenant/submit-batch.ts";
 import { Upkeep } from "./tenant/upkeep.ts";
 
+/** How long a history read waits for the outbox before it reads what Postgres has (which may then lag). */
+const HISTORY_SYNC_MS = 2_000;
 export class TenantQueue extends DurableObject<Env> {
   private sql: SqlStorage;
   private meta: Meta;
@@ -125,6 +127,17 @@ export class TenantQueue extends DurableObject<Env> {
   /** Token bucket for read routes that are not served by this object (e.g. list from Postgres). */
   async rateCheck(kind: "read" | "submit", cost = 1): Promise<Result<Record<never, never>>> {
     return this.limiter.check(this.catalog.limits(), kind, cost);
+  }
+
+  /**
+   * Before a read of the tenant's Postgres history (jobs list, usage): the rate limit, then the outbox
+   * flushed through its newest row, so the read sees the caller's own writes. Bounded by HISTORY_SYNC_MS.
+   */
+  async readHistory(): Promise<Result<Record<never, never>>> {
+    const limited = this.limiter.check(this.catalog.limits(), "read", 1);
+    if (!limited.ok) return limited;
+    await this.outbox.flushThrough(this.env, HISTORY_SYNC_MS);
+    return limited;
   }
 
   // ---------------------------------------------------------------- tenant API

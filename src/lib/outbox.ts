@@ -113,6 +113,33 @@ export class Outbox {
     return this.flushing;
   }
 
+  /**
+   * Read your own writes: everything written before this call is in Postgres when it resolves true. A
+   * flush already under way may have read its batch before the newest rows, so flush until the oldest row
+   * left is newer than the mark. False when `ms` ran out first or a flush failed (Postgres unreachable):
+   * the caller reads what Postgres has, which may lag.
+   */
+  async flushThrough(env: Env, ms: number): Promise<boolean> {
+    const mark = scalar<number>(this.sql, "SELECT max(seq) FROM _outbox");
+    if (mark === null) return true;
+    let timer: ReturnType<typeof setTimeout> | null = null;
+    const timeout = new Promise<false>((resolve) => {
+      timer = setTimeout(() => resolve(false), ms);
+    });
+    const through = async (): Promise<boolean> => {
+      for (;;) {
+        const oldest = scalar<number>(this.sql, "SELECT min(seq) FROM _outbox");
+        if (oldest === null || oldest > mark) return true;
+        await this.flush(env);
+      }
+    };
+    try {
+      return await Promise.race([through().catch(() => false), timeout]);
+    } finally {
+      if (timer !== null) clearTimeout(timer);
+    }
+  }
+
   private async flushAll(env: Env): Promise<number> {
     let total = 0;
     for (;;) {
