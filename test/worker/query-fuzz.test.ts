@@ -256,7 +256,8 @@ describe("query fuzzing", () => {
   it(`GET /v1/events: ${RUNS} hostile Last-Event-ID headers`, { timeout: 180_000 }, async () => {
     await fc.assert(
       fc.asyncProperty(fc.oneof(anyText, fc.constantFrom(...NUMBERS)), async (v) => {
-        const value = v.replace(/[\u0000-\u001f\u007f-\uffff]/g, "");
+        // What a header can carry: printable ASCII.
+        const value = [...v].filter((ch) => ch >= " " && ch <= "~").join("");
         const res = await api("GET", "/v1/events?limit=5", {
           token: t.memberKey,
           headers: { "last-event-id": value },
