@@ -16,6 +16,7 @@ import { onError, problem } from "./problem.ts";
 import { quotasApp } from "./quotas.ts";
 import { MemoRouter } from "./router.ts";
 import { tenantsApp } from "./tenants.ts";
+import { usageApp } from "./usage.ts";
 import { validationHook } from "./validation.ts";
 import { workersApp } from "./workers.ts";
 
@@ -33,6 +34,7 @@ app.route("/", opsApp);
 app.route("/", dashboardApp);
 app.route("/", tenantsApp);
 app.route("/", quotasApp);
+app.route("/", usageApp);
 app.route("/", limitsApp);
 app.route("/", policiesApp);
 app.route("/", jobsApp);

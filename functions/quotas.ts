@@ -1,8 +1,8 @@
 // Quotas (Kueue model): the platform admin sets them per tenant; tenants read their limits and live usage,
 // check a request, and make manual allocations on the same ledger the scheduler uses.
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import { and, eq, gt, lt, sql } from "drizzle-orm";
-import { tenants, usageRecords } from "../db/schema.ts";
+import { eq } from "drizzle-orm";
+import { tenants } from "../db/schema.ts";
 import { normalizeQuota, validateQuota } from "../src/domain/quota.ts";
 import { GantryError, unwrap } from "../src/errors.ts";
 import { pushCatalog } from "../src/lib/catalog-push.ts";
@@ -10,7 +10,7 @@ import { withDb } from "../src/lib/pg.ts";
 import { tenantStub } from "../src/stubs.ts";
 import { actorOf, allow, tenantOf, tenantRole } from "./gateway.ts";
 import type { HonoEnv } from "./hono-env.ts";
-import { body, EARLIEST_MS, errorsWith, IdParam, Instant, json, Loose } from "./schemas.ts";
+import { body, errorsWith, IdParam, json, Loose } from "./schemas.ts";
 import { audit, bumpCatalog, requireTenant } from "./tenants.ts";
 import { validationHook } from "./validation.ts";
 
@@ -189,91 +189,5 @@ quotasApp.openapi(
     const { id } = c.req.valid("param");
     unwrap(await tenantStub(c.env, who.tenantId).deallocate(id, actorOf(c), c.get("requestId")));
     return c.body(null, 204);
-  },
-);
-
-const UsageRow = z.object({
-  user: z.string(),
-  gpuType: z.string(),
-  gpuSeconds: z.number(),
-  jobs: z.number().int(),
-});
-
-quotasApp.openapi(
-  createRoute({
-    method: "get",
-    path: "/v1/usage",
-    tags: ["quotas"],
-    summary: "GPU-seconds by user and GPU type in [from, to) (default: the last 24 h), running jobs included",
-    middleware: [member] as const,
-    request: {
-      query: z.object({
-        from: Instant.optional().openapi({ example: "2026-11-20T00:00:00Z" }),
-        to: Instant.optional(),
-      }),
-    },
-    responses: {
-      200: json(
-        z.object({ from: z.string(), to: z.string(), totalGpuSeconds: z.number(), items: z.array(UsageRow) }),
-        "Usage",
-      ),
-      ...errorsWith(),
-    },
-  }),
-  async (c) => {
-    const who = tenantOf(c);
-    const q = c.req.valid("query");
-    const to = q.to ? new Date(q.to) : new Date();
-    // The default window is the last 24 h, but never reaching before year 1 (see Instant).
-    const from = q.from ? new Date(q.from) : new Date(Math.max(EARLIEST_MS, to.getTime() - 86_400_000));
-    if (from >= to) {
-      throw new GantryError("ValidationFailed", "from must be before to", [
-        { path: "query.from", message: "must be before to" },
-      ]);
-    }
-    unwrap(await tenantStub(c.env, who.tenantId).readHistory());
-    // Finished holdings come from Postgres, clipped to the window; running ones from the live object.
-    const rows = await withDb(c.env, (db) =>
-      db
-        .select({
-          user: usageRecords.user,
-          gpuType: usageRecords.gpuType,
-          jobs: sql<number>`count(distinct ${usageRecords.jobId})::int`,
-          gpuSeconds: sql<number>`coalesce(sum(${usageRecords.gpus} * extract(epoch from (least(${usageRecords.endedAt}, ${to.toISOString()}::timestamptz) - greatest(${usageRecords.startedAt}, ${from.toISOString()}::timestamptz)))), 0)::float8`,
-        })
-        .from(usageRecords)
-        .where(
-          and(
-            eq(usageRecords.tenantId, who.tenantId),
-            lt(usageRecords.startedAt, to),
-            gt(usageRecords.endedAt, from),
-          ),
-        )
-        .groupBy(usageRecords.user, usageRecords.gpuType),
-    );
-    const acc = new Map<string, z.infer<typeof UsageRow>>();
-    for (const r of rows) acc.set(`${r.user}\u0000${r.gpuType}`, { ...r, gpuSeconds: Number(r.gpuSeconds) });
-    for (const h of await tenantStub(c.env, who.tenantId).liveUsage()) {
-      const start = Math.max(h.since, from.getTime());
-      const end = Math.min(Date.now(), to.getTime());
-      if (end <= start) continue;
-      const k = `${h.user}\u0000${h.gpu_type}`;
-      const cur = acc.get(k) ?? { user: h.user, gpuType: h.gpu_type, gpuSeconds: 0, jobs: 0 };
-      cur.gpuSeconds += (h.gpus * (end - start)) / 1000;
-      cur.jobs += 1;
-      acc.set(k, cur);
-    }
-    const items = [...acc.values()]
-      .map((r) => ({ ...r, gpuSeconds: Math.round(r.gpuSeconds * 1000) / 1000 }))
-      .sort((a, b) => b.gpuSeconds - a.gpuSeconds);
-    return c.json(
-      {
-        from: from.toISOString(),
-        to: to.toISOString(),
-        totalGpuSeconds: Math.round(items.reduce((n, r) => n + r.gpuSeconds, 0) * 1000) / 1000,
-        items,
-      },
-      200,
-    );
   },
 );

@@ -298,6 +298,26 @@ describe.skipIf(!HAVE_CHROMIUM)("dashboard, in a real browser", () => {
     await page.close();
   });
 
+  it("usage: one API call draws the hourly chart and the totals by user", async () => {
+    const j = await submit({ name: "usage-probe", user: "uma", command: ["sh", "-c", "sleep 1"] });
+    await waitForState(s, b.key, j.id, ["succeeded"]);
+    const page = await openPage();
+    const calls: string[] = [];
+    page.on("request", (r) => {
+      if (new URL(r.url()).pathname === "/v1/usage") calls.push(r.url());
+    });
+    await signIn(page, b.key);
+    await page.goto(`${s.url}/#/usage`);
+    await page.waitForSelector("svg.chart g.bar rect");
+    // 24 hourly bars from one call (it used to be 25: the window, then each hour).
+    expect(await page.locator("svg.chart g.bar").count()).toBe(24);
+    expect(calls).toHaveLength(1);
+    expect(new URL(calls[0]!).searchParams.get("step")).toBe("3600");
+    expect(await page.locator('svg.chart rect title:text-matches("^uma ")').count()).toBeGreaterThan(0);
+    expect(await page.textContent("section.card table")).toContain("uma");
+    await page.close();
+  });
+
   it("screenshots a populated dashboard", async () => {
     // A mix of states and users: finished, failed, running, waiting for GPUs, unplaceable then cancelled.
     const quick = (name: string, user: string, cmd: string) =>

@@ -268,4 +268,61 @@ describe("quotas", () => {
     expect(row!.gpuSeconds).toBeGreaterThan(0.7); // 2 GPUs × ≥ 0.4 s
     expect(row!.gpuSeconds).toBeLessThan(60);
   });
+
+  it("with step, also per bucket: a finished job is split at the bucket edge, a running one fills its bucket", async () => {
+    type Rows = { user: string; gpuSeconds: number; jobs: number }[];
+    type Usage = {
+      totalGpuSeconds: number;
+      items: Rows;
+      buckets?: { from: string; to: string; totalGpuSeconds: number; items: Rows }[];
+    };
+    const t = await createTenant();
+    const type = gpuTypeName("UB");
+    const pool = await createPool();
+    const w = await registerWorker(pool.joinToken, 2, type);
+    await submit(t.memberKey, { gpuType: type, gpus: 1, user: "dana" });
+    const [a] = await awaitAssignments(w);
+    await report(w, a!, "running");
+    await new Promise((r) => setTimeout(r, 300));
+    const edge = Date.now(); // inside the run: the bucket boundary
+    await new Promise((r) => setTimeout(r, 300));
+    await report(w, a!, "succeeded", { exitCode: 0 });
+    await submit(t.memberKey, { gpuType: type, gpus: 1, user: "eve" }); // left running
+    const [b] = await awaitAssignments(w);
+    await report(w, b!, "running");
+    const iso = (ms: number) => new Date(ms).toISOString();
+    const from = iso(edge - 60_000);
+    const to = iso(edge + 60_000);
+    const u = await api<Usage>("GET", `/v1/usage?from=${from}&to=${to}&step=60`, { token: t.memberKey });
+    expect(u.status, u.text).toBe(200);
+    const [before, after] = u.body.buckets!;
+    expect(u.body.buckets!.map((x) => [x.from, x.to])).toEqual([
+      [from, iso(edge)],
+      [iso(edge), to],
+    ]);
+    const dana = (rows: Rows) => rows.find((r) => r.user === "dana");
+    expect(dana(before!.items)!.gpuSeconds).toBeGreaterThan(0.25);
+    expect(dana(after!.items)!.gpuSeconds).toBeGreaterThan(0.25);
+    expect(dana(before!.items)!.gpuSeconds + dana(after!.items)!.gpuSeconds).toBeCloseTo(
+      dana(u.body.items)!.gpuSeconds,
+      2,
+    );
+    // The running job started after the edge: only the second bucket has it.
+    expect(before!.items.find((r) => r.user === "eve")).toBeUndefined();
+    expect(after!.items.find((r) => r.user === "eve")?.jobs).toBe(1);
+    // Without step, the same window has no buckets.
+    const plain = await api<Usage>("GET", `/v1/usage?from=${from}&to=${to}`, { token: t.memberKey });
+    expect(plain.body.buckets).toBeUndefined();
+    expect(dana(plain.body.items)?.jobs).toBe(1);
+    // A step under a minute, or more than 500 buckets, is refused by name.
+    for (const q of [
+      `from=${from}&to=${to}&step=59`,
+      `from=${from}&to=${to}&step=1.5`,
+      "step=60&from=2026-01-01T00:00:00Z&to=2026-01-02T00:00:00Z",
+    ]) {
+      const r = await api<{ errors: { path: string }[] }>("GET", `/v1/usage?${q}`, { token: t.memberKey });
+      expectProblem(r, 400, "ValidationFailed");
+      expect(r.body.errors.map((e) => e.path)).toContain("query.step");
+    }
+  });
 });
