@@ -463,6 +463,17 @@ describe("gantry CLI against a running control plane", () => {
       "usage",
     ]);
     expect(report.items.find((i) => i.user === "alice")?.jobs).toBeGreaterThan(0);
+    const periods = await ok(["usage", "--from", "1d", "--step", "6h"]);
+    expect(periods).toMatch(/PERIOD\s+GPU-HOURS\s+BY USER/);
+    expect(periods).toMatch(/alice \d+\.\d\d/);
+    const series = await json<{ buckets: { from: string }[] }>([
+      "usage",
+      ...["--from", "2026-01-01T00:00:00Z", "--to", "2026-01-02T00:00:00Z", "--step", "6h"],
+    ]);
+    expect(series.buckets.map((b) => b.from.slice(11, 16))).toEqual(["00:00", "06:00", "12:00", "18:00"]);
+    const badStep = await gantry(["usage", "--step", "30s"]);
+    expect(badStep.code).toBe(2);
+    expect(badStep.stderr).toMatch(/--step expects/);
 
     const workers = await ok(["workers", ...ADMIN]);
     expect(headers(workers)).toEqual([
