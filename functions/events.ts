@@ -2,6 +2,7 @@
 // (Accept: text/event-stream) from the tenant's Durable Object; both resume after the last event id
 // (`Last-Event-ID` header or `?after=`). Without either, a JSON page of recent events (polling).
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { GantryError } from "../src/errors.ts";
 import { tenantStub } from "../src/stubs.ts";
 import { tenantOf, tenantReadLimit, tenantRole } from "./gateway.ts";
 import type { HonoEnv } from "./hono-env.ts";
@@ -22,7 +23,10 @@ eventsApp.openapi(
         after: z
           .union([z.literal("latest"), z.coerce.number().int().min(0)])
           .optional()
-          .openapi({ description: 'Resume after this event id; "latest" starts from now' }),
+          .openapi({
+            description:
+              'Resume after this event id (an id past the newest is a 400 carrying latestEventId); "latest" starts from now',
+          }),
         job: z.string().max(200).optional().openapi({ description: "Only this job's transitions" }),
         limit: z.coerce
           .number()
@@ -52,6 +56,7 @@ eventsApp.openapi(
     const q = c.req.valid("query");
     const lastId = c.req.header("last-event-id");
     const after = q.after ?? (lastId && /^\d+$/.test(lastId) ? Number(lastId) : undefined);
+    const afterPath = q.after !== undefined ? "query.after" : "header.last-event-id";
     const stub = tenantStub(c.env, who.tenantId);
     const streaming =
       c.req.header("upgrade")?.toLowerCase() === "websocket" ||
@@ -71,9 +76,15 @@ eventsApp.openapi(
         const v = c.req.header(h);
         if (v) headers.set(h, v);
       }
-      return stub.fetch(new Request(url, { headers })) as unknown as Response;
+      const res = (await stub.fetch(new Request(url, { headers }))) as unknown as Response;
+      if (res.status === 400 && typeof after === "number") {
+        const { latest } = await res.json<{ latest: number }>();
+        throw eventIdAhead(after, latest, afterPath);
+      }
+      return res;
     }
     const page = await stub.recentEvents(after ?? 0, q.job ?? null, q.limit);
+    if (typeof after === "number" && after > page.latest) throw eventIdAhead(after, page.latest, afterPath);
     const last = page.items[page.items.length - 1];
     return c.json(
       {
@@ -85,3 +96,12 @@ eventsApp.openapi(
     );
   },
 );
+
+/**
+ * A resume point past the newest event id the tenant has issued: nothing would ever arrive after it (a
+ * poller would keep asking for the same empty page), so it is a client error, with the id to use instead.
+ */
+function eventIdAhead(after: number, latest: number, path: string): GantryError {
+  const message = `event id ${after} is past this tenant's newest event id (${latest}): resume from an id this stream gave you, or from "latest"`;
+  return new GantryError("ValidationFailed", message, [{ path, message }], { latestEventId: latest });
+}

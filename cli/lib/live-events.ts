@@ -61,6 +61,13 @@ function isFatal(err: unknown): boolean {
   return err instanceof ApiError && err.status >= 400 && err.status < 500 && ![408, 429].includes(err.status);
 }
 
+/** The server's newest event id when it refused our resume point as past it (400 with latestEventId). */
+function aheadOfServer(err: unknown): number | null {
+  if (!(err instanceof ApiError) || err.status !== 400) return null;
+  const n = err.problem.latestEventId;
+  return typeof n === "number" ? n : null;
+}
+
 class NotAStream extends Error {}
 
 export class EventFeed implements AsyncIterable<LiveEvent> {
@@ -148,6 +155,14 @@ export class EventFeed implements AsyncIterable<LiveEvent> {
         }
       } catch (err) {
         if (signal.aborted) return;
+        const newest = aheadOfServer(err);
+        if (newest !== null && this.last !== undefined) {
+          // Our resume point is past every id the server issued (its data was reset): nothing would ever
+          // arrive after it. Go on from its newest id and say so; the caller's refresh covers the rest.
+          warn(`the server's event ids end at ${newest}, before ours (${this.last}); following from there`);
+          this.last = newest;
+          continue;
+        }
         if (isFatal(err)) throw err;
         const neverListened = !this.listening && !(err instanceof NotAStream);
         if (neverListened && ++attemptsBeforeReady >= (this.o.maxAttemptsBeforeReady ?? 3)) throw err;
@@ -232,14 +247,8 @@ export class EventFeed implements AsyncIterable<LiveEvent> {
   private async pollUntilError(): Promise<void> {
     const { signal } = this.o;
     if (this.last === undefined) {
-      // "From now on": skip what is already there.
-      let after = 0;
-      for (;;) {
-        const page = await this.page(after);
-        after = page.lastEventId ?? after;
-        if (page.items.length < PAGE) break;
-      }
-      this.last = after;
+      // "From now on": the newest id, without reading the history before it.
+      this.last = (await this.page("latest")).lastEventId ?? 0;
     }
     this.markReady();
     while (!signal.aborted) {
@@ -249,7 +258,7 @@ export class EventFeed implements AsyncIterable<LiveEvent> {
     }
   }
 
-  private page(after: number) {
+  private page(after: number | "latest") {
     return this.api.get<{ items: LiveEvent[]; lastEventId: number | null }>(
       "/v1/events",
       { after, job: this.o.job, limit: PAGE },

@@ -87,7 +87,12 @@ export class TenantQueue extends DurableObject<Env> {
     this.reads = new TenantReads(this.tc);
     this.upkeep = new Upkeep(this.tc);
     this.submits = new SubmitBatcher(this.tc, () => this.afterWrite());
-    this.hub = new EventsHub(ctx, this.sql, () => this.tenantId);
+    this.hub = new EventsHub(
+      ctx,
+      this.sql,
+      () => this.tenantId,
+      () => this.meta.num("event_seq"),
+    );
     this.jobs.onChange((job) => resolveDependents(this.tc, job));
     this.jobs.onChange((job, ev) => this.hub.queue(() => EventsHub.ofJob(job, ev)));
     ctx.blockConcurrencyWhile(() => this.planner.init());
@@ -358,6 +363,9 @@ export class TenantQueue extends DurableObject<Env> {
         : after !== null && /^\d+$/.test(after)
           ? Number(after)
           : null;
+    const latest = this.hub.latestSeq();
+    // An id we never issued: the Worker answers 400 (a resume from it would wait for ids that are not due).
+    if (afterSeq !== null && afterSeq > latest) return Response.json({ latest }, { status: 400 });
     if (request.headers.get("upgrade")?.toLowerCase() === "websocket")
       return this.hub.acceptWebSocket(afterSeq, job);
     return this.hub.openSse(afterSeq, job);

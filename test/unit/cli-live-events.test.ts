@@ -109,18 +109,58 @@ describe("EventFeed", () => {
     expect(seen.some((s) => s.headers.accept === "application/json")).toBe(true);
   });
 
-  it("polling from now on skips the events that already happened", async () => {
-    let all = [ev(1), ev(2)];
-    const { api } = await serve((req, res) => {
-      const after = Number(new URL(req.url ?? "/", "http://x").searchParams.get("after") ?? 0);
-      const items = all.filter((e) => e.seq > after);
+  it("polling from now on skips the events that already happened, in one call", async () => {
+    let all = Array.from({ length: 1200 }, (_, i) => ev(i + 1)); // more than a page
+    const { api, seen } = await serve((req, res) => {
+      const param = new URL(req.url ?? "/", "http://x").searchParams.get("after") ?? "0";
+      // As the server does: "latest" is an empty page whose lastEventId is the newest id.
+      const newest = all.at(-1)?.seq ?? 0;
+      const after = param === "latest" ? newest : Number(param);
+      const items = all.filter((e) => e.seq > after).slice(0, 500);
       res.writeHead(200, { "content-type": "application/json" });
       res.end(JSON.stringify({ items, lastEventId: items.at(-1)?.seq ?? after }));
     });
     const { feed: f } = feed(api, { transport: "poll" });
     await f.ready;
-    all = [...all, ev(3)];
-    expect(await take(f, 1)).toEqual([3]);
+    expect(seen.map((s) => s.url.searchParams.get("after"))).toEqual(["latest"]);
+    all = [...all, ev(1201)];
+    expect(await take(f, 1)).toEqual([1201]);
+  });
+
+  it("a resume point the server refuses as past its newest id goes on from that id, with a warning", async () => {
+    const warnings: string[] = [];
+    const { api, seen } = await serve((req, res, seen) => {
+      if (seen.length === 1) {
+        // The server's data was reset: our id 40 is past its newest, 7.
+        res.writeHead(400, { "content-type": "application/problem+json" });
+        res.end(
+          JSON.stringify({
+            title: "Bad Request",
+            status: 400,
+            code: "ValidationFailed",
+            detail: "event id 40 is past this tenant's newest event id (7)",
+            latestEventId: 7,
+          }),
+        );
+        return;
+      }
+      expect(req.headers["last-event-id"]).toBe("7");
+      sse(res);
+      res.write(frame(ev(8, "succeeded")));
+    });
+    const { feed: f } = feed(api, { after: 40, warn: (m) => warnings.push(m) });
+    expect(await take(f, 1)).toEqual([8]);
+    expect(seen).toHaveLength(2);
+    expect(warnings.join("\n")).toMatch(/event ids end at 7, before ours \(40\)/);
+  });
+
+  it("any other 400 still ends the feed with the error", async () => {
+    const { api } = await serve((_req, res) => {
+      res.writeHead(400, { "content-type": "application/problem+json" });
+      res.end(JSON.stringify({ title: "Bad Request", status: 400, code: "ValidationFailed", detail: "job" }));
+    });
+    const { feed: f } = feed(api, { after: 3 });
+    await expect(take(f, 1)).rejects.toMatchObject({ status: 400 });
   });
 
   it("ends with the API error when the key is refused (not retried)", async () => {

@@ -71,4 +71,30 @@ describe("retention of finished jobs", () => {
     expectProblem(dep, 400, "ValidationFailed");
     expect((dep.body as unknown as { detail: string }).detail).toMatch(/more than 168 h ago/);
   });
+
+  it("pruning events does not move the newest event id back: a stream resumes where it was", async () => {
+    const t = await createTenant();
+    const arr = await submit(t.memberKey, { gpuType: "NOWHERE", array: { size: 3 } });
+    const arrayId = (arr.body as unknown as { array: { id: string } }).array.id;
+    expect((await api("POST", `/v1/arrays/${arrayId}/cancel`, { token: t.memberKey })).status).toBe(200);
+    await flushTenant(t.id);
+    const newest = async () =>
+      (await api<{ lastEventId: number }>("GET", "/v1/events?after=latest", { token: t.memberKey })).body
+        .lastEventId;
+    const before = await newest();
+    expect(before).toBeGreaterThanOrEqual(6); // 3 × queued, 3 × cancelled
+    expect((await pruneNow(t.id, { arrayId, hours: 200 })).jobs).toBe(0); // every event is gone
+    expect(await newest()).toBe(before);
+    // A client that saw the last event resumes from it (not "past the newest id"), and the next event
+    // gets a new id.
+    const resume = await api<{ items: unknown[] }>("GET", `/v1/events?after=${before}`, {
+      token: t.memberKey,
+    });
+    expect(resume.status, resume.text).toBe(200);
+    await submit(t.memberKey, { gpuType: "NOWHERE" });
+    const next = await api<{ items: { seq: number }[] }>("GET", `/v1/events?after=${before}`, {
+      token: t.memberKey,
+    });
+    expect(next.body.items.map((e) => e.seq)).toEqual([before + 1]);
+  });
 });

@@ -47,6 +47,8 @@ export class EventsHub {
     private ctx: DurableObjectState,
     private sql: SqlStorage,
     private tenantId: () => string,
+    /** The newest event id ever issued (the meta counter: max(seq) goes back when retention prunes). */
+    private newestSeq: () => number,
   ) {}
 
   /**
@@ -82,13 +84,20 @@ export class EventsHub {
 
   /** Everything after `afterSeq` (optionally one job's), oldest first, from the events table. */
   replay(afterSeq: number, job: string | null, limit = REPLAY_LIMIT): StreamEvent[] {
+    return this.replayPage(afterSeq, job, limit).items;
+  }
+
+  /** Up to `limit` events after `afterSeq`, and whether more follow them. */
+  private replayPage(afterSeq: number, job: string | null, limit: number) {
     const rows = all<Record<string, SqlStorageValue>>(
       this.sql,
       `SELECT e.*, j.spec, j.user, j.priority, j.gpus, j.array_id FROM events e LEFT JOIN jobs j ON j.id = e.job_id
-       WHERE e.seq > ? ${job ? "AND e.job_id = ?" : ""} ORDER BY e.seq LIMIT ${Math.min(limit, REPLAY_LIMIT)}`,
+       WHERE e.seq > ? ${job ? "AND e.job_id = ?" : ""} ORDER BY e.seq LIMIT ${Math.min(limit, REPLAY_LIMIT) + 1}`,
       ...(job ? [afterSeq, job] : [afterSeq]),
     );
-    return rows.map((r) => {
+    const more = rows.length > Math.min(limit, REPLAY_LIMIT);
+    if (more) rows.pop();
+    const items = rows.map((r) => {
       const spec = r.spec ? (JSON.parse(r.spec as string) as { name: string; gpuType: string | null }) : null;
       // The job's columns are NULL when retention already deleted it.
       return EventsHub.fromRecord(eventRecord(r, this.tenantId()), {
@@ -100,6 +109,7 @@ export class EventsHub {
         arrayId: (r.array_id as string | null) ?? null,
       });
     });
+    return { items, more };
   }
 
   acceptWebSocket(afterSeq: number | null, job: string | null): Response {
@@ -108,14 +118,22 @@ export class EventsHub {
     this.ctx.acceptWebSocket(server, [TAG]);
     server.serializeAttachment({ job });
     server.send(JSON.stringify({ type: "hello", tenantId: this.tenantId() }));
-    if (afterSeq !== null)
-      for (const e of this.replay(afterSeq, job)) server.send(JSON.stringify({ type: "event", ...e }));
+    if (afterSeq !== null) {
+      const page = this.replayPage(afterSeq, job, REPLAY_LIMIT);
+      for (const e of page.items) server.send(JSON.stringify({ type: "event", ...e }));
+      if (page.more) {
+        // Live events would follow a hole: the client reconnects from the last event it got instead.
+        const after = page.items[page.items.length - 1]!.seq;
+        server.send(JSON.stringify({ type: "more", after }));
+        server.close(4000, `replay limit reached: reconnect with after=${after}`);
+      }
+    }
     return new Response(null, { status: 101, webSocket: client });
   }
 
   /** The newest event id: a subscriber starting "from now" resumes from here if it reconnects. */
   latestSeq(): number {
-    return all<{ s: number | null }>(this.sql, "SELECT max(seq) AS s FROM events")[0]?.s ?? 0;
+    return this.newestSeq();
   }
 
   openSse(afterSeq: number | null, job: string | null): Response {
@@ -125,7 +143,16 @@ export class EventsHub {
     // resumes exactly where it started.
     const start = afterSeq ?? this.latestSeq();
     this.write(c, enc.encode(`retry: 2000\nid: ${start}\n: gantry events for tenant ${this.tenantId()}\n\n`));
-    if (afterSeq !== null) for (const e of this.replay(afterSeq, job)) this.write(c, sseFrame(e));
+    if (afterSeq !== null) {
+      const page = this.replayPage(afterSeq, job, REPLAY_LIMIT);
+      for (const e of page.items) this.write(c, sseFrame(e));
+      if (page.more) {
+        // Live events would follow a hole: end the stream, and the client's reconnect (Last-Event-ID =
+        // the last frame above) fetches the next page. EventSource and both our clients do that.
+        c.writer.close().catch(() => {});
+        return sseResponse(readable);
+      }
+    }
     this.sse.add(c);
     // Comments keep proxies from closing an idle stream.
     this.keepAlive ??= setInterval(() => {
@@ -135,13 +162,7 @@ export class EventsHub {
         this.keepAlive = null;
       }
     }, 15_000);
-    return new Response(readable, {
-      headers: {
-        "content-type": "text/event-stream; charset=utf-8",
-        "cache-control": "no-cache, no-transform",
-        "x-accel-buffering": "no",
-      },
-    });
+    return sseResponse(readable);
   }
 
   private write(c: SseClient, bytes: Uint8Array): void {
@@ -180,6 +201,16 @@ export class EventsHub {
       job,
     };
   }
+}
+
+function sseResponse(body: ReadableStream<Uint8Array>): Response {
+  return new Response(body, {
+    headers: {
+      "content-type": "text/event-stream; charset=utf-8",
+      "cache-control": "no-cache, no-transform",
+      "x-accel-buffering": "no",
+    },
+  });
 }
 
 function sseFrame(e: StreamEvent): Uint8Array {
