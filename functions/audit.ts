@@ -1,14 +1,16 @@
 // GET /v1/audit?tenant=&action=&actor=&requestId=&from=&to=&limit=&cursor= (platform admin): the audit
 // log of every mutating call, newest first. Admin routes write their rows in the same Postgres transaction
 // as the change; tenant objects write theirs through the outbox, so a tenant's rows appear once its outbox
-// has flushed (normally within ~100 ms).
+// has flushed (normally within ~100 ms). With ?tenant= the read first has that tenant's object flush
+// through its newest row, so the page holds everything the tenant did before it.
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { and, desc, eq, gte, lt, or, type SQL } from "drizzle-orm";
 import { auditLog } from "../db/schema.ts";
 import { GantryError } from "../src/errors.ts";
 import { withDb } from "../src/lib/pg.ts";
+import { tenantStub } from "../src/stubs.ts";
 import { decodeCursor, encodeCursor } from "./cursor.ts";
-import { allow } from "./gateway.ts";
+import { allow, knownTenants, tenantLookup } from "./gateway.ts";
 import type { HonoEnv } from "./hono-env.ts";
 import { errorsWith, Instant, json, Loose } from "./schemas.ts";
 import { validationHook } from "./validation.ts";
@@ -77,6 +79,9 @@ auditApp.openapi(
       const cur = decodeCursor(q.cursor);
       conds.push(or(lt(auditLog.at, cur.at), and(eq(auditLog.at, cur.at), lt(auditLog.id, cur.id)))!);
     }
+    // Only a tenant that exists: a made-up id must not create an object.
+    if (q.tenant && (await knownTenants.exists(q.tenant, tenantLookup(c.env))) === "yes")
+      await tenantStub(c.env, q.tenant).syncHistory();
     const rows = await withDb(c.env, (db) =>
       db
         .select()

@@ -23,7 +23,7 @@ const cache = new Map<string, { p: Principal | null; exp: number }>();
 /** Tenant ids known to exist: forged owner ids are refused before any tenant object is touched. */
 export const knownTenants = new KnownTenants();
 
-const tenantLookup =
+export const tenantLookup =
   (env: HonoEnv["Bindings"]) =>
   async (id: string): Promise<boolean> => {
     const rows = await withDb(env, (db) =>

@@ -141,8 +141,13 @@ export class TenantQueue extends DurableObject<Env> {
   async readHistory(): Promise<Result<Record<never, never>>> {
     const limited = this.limiter.check(this.catalog.limits(), "read", 1);
     if (!limited.ok) return limited;
-    await this.outbox.flushThrough(this.env, HISTORY_SYNC_MS);
+    await this.syncHistory();
     return limited;
+  }
+
+  /** Postgres holds every row written before this call (bounded wait): an admin's audit read of us. */
+  async syncHistory(): Promise<boolean> {
+    return this.outbox.flushThrough(this.env, HISTORY_SYNC_MS);
   }
 
   // ---------------------------------------------------------------- tenant API

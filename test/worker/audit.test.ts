@@ -570,4 +570,18 @@ describe("audit log", () => {
     );
     expect(events.body.items.find((e) => e.to === "running")?.workerId).toBe(w.workerId);
   });
+
+  it("?tenant= shows what that tenant did a moment ago (its object flushes first)", async () => {
+    const t = await createTenant();
+    for (let i = 0; i < 3; i++) {
+      const s = await submit(t.memberKey, { gpuType: "NOWHERE" });
+      expect((await api("POST", `/v1/jobs/${s.body.id}/cancel`, { token: t.memberKey })).status).toBe(200);
+      // No flushTenant: the cancel's row travels through the tenant's outbox.
+      const page = await audit(`tenant=${t.id}&action=job.cancel&limit=10`);
+      expect(page.items.map((r) => r.target)).toContain(s.body.id);
+      expect(page.items).toHaveLength(i + 1);
+    }
+    // A tenant that does not exist: an empty page (and no object is made for it).
+    expect((await audit("tenant=no-such-tenant-xyz")).items).toEqual([]);
+  });
 });
