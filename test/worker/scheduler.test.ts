@@ -63,14 +63,16 @@ describe("scheduler", () => {
     const light = await createTenant(undefined, 1);
     const heavy = await createTenant(undefined, 3);
     const pool = await createPool();
-    const workers = await Promise.all(
-      Array.from({ length: 4 }, () => registerWorker(pool.joinToken, 1, type)),
-    );
+    // Both queues are deep before there is a GPU: with the workers first, light's jobs (submitted first)
+    // could take every GPU while heavy had nothing queued yet, which is right, but then the first round
+    // is 4:0, not what this measures. That happened when the machine was busy (177 vs 63 jobs).
     for (const t of [light, heavy]) {
       await Promise.all(
         Array.from({ length: 200 }, (_, i) => submit(t.memberKey, { name: `j${i}`, gpuType: type })),
       );
     }
+    const workers: W[] = [];
+    for (let i = 0; i < 4; i++) workers.push(await registerWorker(pool.joinToken, 1, type));
     // Every job holds its GPU for the same time: each round runs what is assigned, then ends it.
     const held = new Map<string, Assignment>();
     let placements = 0;
