@@ -3,6 +3,7 @@ import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { and, desc, eq, lt, or, sql } from "drizzle-orm";
 import type { TypedResponse } from "hono";
 import { jobEvents, jobLogs, jobs } from "../db/schema.ts";
+import { UNKNOWN_DEPENDENCIES } from "../src/do/tenant/submit.ts";
 import { viewFromRecord } from "../src/do/tenant/view.ts";
 import { sha256Hex } from "../src/domain/ids.ts";
 import { GantryError, unwrap } from "../src/errors.ts";
@@ -15,6 +16,7 @@ import { actorOf, requestIdHeader, tenantOf, tenantRole } from "./gateway.ts";
 import type { HonoEnv } from "./hono-env.ts";
 import { IdempotencyKeySchema, idempotencyKey } from "./idempotency.ts";
 import { recordSubmitLatency, takeSubmitLatencies } from "./latency.ts";
+import { pastDependencies } from "./past-deps.ts";
 import {
   body,
   errorsWith,
@@ -59,17 +61,26 @@ jobsApp.openapi(
     const who = tenantOf(c);
     const input = c.req.valid("json");
     const key = idempotencyKey(c);
-    const r = unwrap(
-      await tenantStub(c.env, who.tenantId).submit(who.keyHash, {
-        job: toSubmitJob(input),
-        idempotencyKey: key,
-        // Only needed to refuse a reused Idempotency-Key with a different body.
-        fingerprint: key ? await sha256Hex(JSON.stringify(input)) : "",
-        requestId: c.get("requestId"),
-        // Latencies of earlier submits seen by this isolate ride along (no extra call for metrics).
-        latencies: takeSubmitLatencies(who.tenantId),
-      }),
-    );
+    const stub = tenantStub(c.env, who.tenantId);
+    const req = {
+      job: toSubmitJob(input),
+      idempotencyKey: key,
+      // Only needed to refuse a reused Idempotency-Key with a different body.
+      fingerprint: key ? await sha256Hex(JSON.stringify(input)) : "",
+      requestId: c.get("requestId"),
+      // Latencies of earlier submits seen by this isolate ride along (no extra call for metrics).
+      latencies: takeSubmitLatencies(who.tenantId),
+    };
+    let res = await stub.submit(who.keyHash, req);
+    // A dependency the object no longer holds may have finished before the retention pruned it: its
+    // final state comes from the history, and the submit (which wrote nothing) is made again with it.
+    const unknown = res.ok ? null : res.extra?.[UNKNOWN_DEPENDENCIES];
+    if (Array.isArray(unknown)) {
+      const pastDeps = await pastDependencies(c.env, who.tenantId, unknown as string[]);
+      if (Object.keys(pastDeps).length > 0)
+        res = await stub.submit(who.keyHash, { ...req, latencies: [], pastDeps });
+    }
+    const r = unwrap(res);
     recordSubmitLatency(who.tenantId, (Date.now() - c.get("startedAt")) / 1000);
     // The object sends the SubmittedJob already serialized (src/do/tenant/submit.ts, SubmitReply), and the
     // Response is built once with every header it needs (Hono's helpers would assemble a Headers object).

@@ -66,10 +66,36 @@ describe("retention of finished jobs", () => {
     // A pruned job is still readable, from the history database.
     const pruned = await getJob(t.memberKey, firstTask);
     expect(pruned).toMatchObject({ id: firstTask, state: "cancelled" });
-    // It can no longer be depended on, and the refusal says why.
-    const dep = await submit(t.memberKey, { gpuType: "NOWHERE", dependsOn: [{ job: firstTask }] });
-    expectProblem(dep, 400, "ValidationFailed");
-    expect((dep.body as unknown as { detail: string }).detail).toMatch(/more than 168 h ago/);
+    // It can still be depended on: its final state (cancelled) comes from the history.
+    const afterIt = await submit(t.memberKey, {
+      gpuType: "NOWHERE",
+      dependsOn: [{ job: firstTask, condition: "finished" }],
+    });
+    expect(afterIt.status, afterIt.text).toBe(201);
+    expect(afterIt.body.state).toBe("queued");
+    const explained = await api<{ reason: { code: string } }>("GET", `/v1/jobs/${afterIt.body.id}/explain`, {
+      token: t.memberKey,
+    });
+    expect(explained.body.reason.code).not.toBe("Dependency"); // nothing left to wait for
+    const needsSuccess = await submit(t.memberKey, {
+      gpuType: "NOWHERE",
+      dependsOn: [{ job: firstTask, condition: "succeeded" }, { job: queued.body.id }],
+    });
+    expect(needsSuccess.status, needsSuccess.text).toBe(201);
+    expect(needsSuccess.body).toMatchObject({ state: "cancelled", reason: "DependencyFailed" });
+    // An id that is nobody's job, and one that is another tenant's pruned job, are refused by name.
+    const other = await createTenant();
+    const ghost = "job_01jd9r2v6m3x4c5b6n7p8q9r0s";
+    for (const [key, deps] of [
+      [t.memberKey, [{ job: ghost }, { job: firstTask }]],
+      [other.memberKey, [{ job: firstTask }]],
+    ] as const) {
+      const refused = await submit(key, { gpuType: "NOWHERE", dependsOn: [...deps] });
+      expectProblem(refused, 400, "ValidationFailed");
+      const b = refused.body as unknown as { detail: string; unknownDependencies: string[] };
+      expect(b.unknownDependencies).toEqual([deps[0]!.job]);
+      expect(b.detail).toContain(deps[0]!.job);
+    }
   });
 
   it("pruning events does not move the newest event id back: a stream resumes where it was", async () => {

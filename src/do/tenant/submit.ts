@@ -2,7 +2,7 @@
 // await in between, so 20 concurrent retries of one Idempotency-Key can only ever create one job.
 
 import { newId } from "../../domain/ids.ts";
-import type { DependsOn, SubmitJob } from "../../domain/job.ts";
+import type { DependsOn, JobState, SubmitJob } from "../../domain/job.ts";
 import { gpuTypeKey, isTerminal, priorityRank, shapeKey } from "../../domain/job.ts";
 import { evaluatePolicies, type PolicyDecision } from "../../domain/policy.ts";
 import { fail, type Json, type Result } from "../../errors.ts";
@@ -25,7 +25,16 @@ export interface SubmitRequest {
   requestId: string;
   /** Client-side latencies of earlier submits (seconds), measured by the Worker, for the histogram. */
   latencies?: number[];
+  /**
+   * Final states of dependencies that retention already removed from this object, read from the history
+   * by the Worker after this object named them unknown (UNKNOWN_DEPENDENCIES). A job is pruned only once
+   * Postgres holds it in its final state, so the state there is the last word.
+   */
+  pastDeps?: Record<string, JobState>;
 }
+
+/** Failure extra listing dependencies this object does not hold: the Worker looks them up in the history. */
+export const UNKNOWN_DEPENDENCIES = "unknownDependencies";
 
 export interface SubmitOk {
   job: JobView;
@@ -102,7 +111,7 @@ export function submit(ctx: TenantCtx, who: KeyPrincipal, req: SubmitRequest): R
   const user = req.job.user || who.name;
   const admitted = admit(ctx, req.job, user);
   if (!admitted.ok) return admitted;
-  const deps = checkDependencies(ctx, req.job.dependsOn ?? []);
+  const deps = checkDependencies(ctx, req.job.dependsOn ?? [], req.pastDeps ?? {});
   if (!deps.ok) return deps;
 
   const size = req.job.array?.size ?? 0;
@@ -282,28 +291,39 @@ function arrayInfo(ctx: TenantCtx, arrayId: string) {
   return { id: arrayId, size: n?.n ?? 0 };
 }
 
-/** Dependencies name existing jobs of this tenant only (so cycles cannot be built). */
+/**
+ * Dependencies name existing jobs of this tenant only (so cycles cannot be built). One that finished
+ * before the retention removed it counts with its final state from `past`; without that, the refusal
+ * lists every unknown id (UNKNOWN_DEPENDENCIES) for the Worker to look up.
+ */
 function checkDependencies(
   ctx: TenantCtx,
   deps: DependsOn[],
+  past: Record<string, JobState>,
 ): Result<{ pending: number; failed: string | null }> {
   let pending = 0;
   let failed: string | null = null;
+  const unknown: string[] = [];
   for (const d of deps) {
-    const dep = ctx.jobs.get(d.job);
-    if (!dep) {
-      // A finished job leaves the object after JOB_RETENTION_HOURS; it cannot be depended on after that.
-      const hours = ctx.cfg.retentionHours;
-      return fail(
-        "ValidationFailed",
-        `dependsOn names unknown job ${d.job} (jobs that finished more than ${hours} h ago cannot be depended on)`,
-        { errors: [{ path: "dependsOn", message: `no job ${d.job} in this tenant's live queue` }] },
-      );
+    const state = ctx.jobs.get(d.job)?.state ?? (Object.hasOwn(past, d.job) ? past[d.job] : undefined);
+    if (!state) {
+      unknown.push(d.job);
+      continue;
     }
-    if (!isTerminal(dep.state)) pending++;
-    else if (d.condition === "succeeded" && dep.state !== "succeeded") {
-      failed = `dependency ${d.job} ended ${dep.state}, condition "succeeded" can no longer hold`;
+    if (!isTerminal(state)) pending++;
+    else if (d.condition === "succeeded" && state !== "succeeded") {
+      failed = `dependency ${d.job} ended ${state}, condition "succeeded" can no longer hold`;
     }
+  }
+  if (unknown.length > 0) {
+    return fail(
+      "ValidationFailed",
+      `dependsOn names unknown job ${unknown.join(", ")}: no such job in this tenant`,
+      {
+        errors: unknown.map((id) => ({ path: "dependsOn", message: `no job ${id} in this tenant` })),
+        extra: { [UNKNOWN_DEPENDENCIES]: unknown },
+      },
+    );
   }
   return { ok: true, pending, failed };
 }
