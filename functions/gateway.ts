@@ -12,6 +12,7 @@ import { parseToken, sha256Hex, timingSafeEqualHex } from "../src/domain/ids.ts"
 import { GantryError, unwrap } from "../src/errors.ts";
 import { KnownTenants } from "../src/lib/known-tenants.ts";
 import { withDb } from "../src/lib/pg.ts";
+import { type ActiveJoinToken, PoolTokens } from "../src/lib/pool-tokens.ts";
 import { fleetStub, shardOfWorker, tenantStub } from "../src/stubs.ts";
 import type { HonoEnv, Principal } from "./hono-env.ts";
 import { problem } from "./problem.ts";
@@ -32,10 +33,32 @@ export const tenantLookup =
     return rows.length > 0;
   };
 
+/** Join tokens per pool: made-up join tokens cost Postgres at most one read per pool per second. */
+export const poolTokens = new PoolTokens();
+
+const activeJoinTokens =
+  (env: HonoEnv["Bindings"]) =>
+  async (poolId: string): Promise<ActiveJoinToken[]> => {
+    const rows = await withDb(env, (db) =>
+      db
+        .select({ id: joinTokens.id, hash: joinTokens.hash, expiresAt: joinTokens.expiresAt })
+        .from(joinTokens)
+        .where(
+          and(
+            eq(joinTokens.poolId, poolId),
+            isNull(joinTokens.revokedAt),
+            or(isNull(joinTokens.expiresAt), gt(joinTokens.expiresAt, new Date())),
+          ),
+        ),
+    );
+    return rows.map((r) => ({ id: r.id, hash: r.hash, expiresAt: r.expiresAt?.getTime() ?? null }));
+  };
+
 /** Test hook: forget cached credentials (a revocation then takes effect at once in this isolate). */
 export function clearAuthCache(): void {
   cache.clear();
   knownTenants.clear();
+  poolTokens.clear();
 }
 
 export const requestId: MiddlewareHandler<HonoEnv> = async (c, next) => {
@@ -159,27 +182,23 @@ async function resolve(c: Context<HonoEnv>, token: string): Promise<Principal | 
       p = { kind: "worker", id: parsed.owner, workerId: parsed.owner, shard, tokenHash: hash };
     }
   } else {
-    const rows = await withDb(c.env, (db) =>
-      db
-        .select({ id: joinTokens.id })
-        .from(joinTokens)
-        .where(
-          and(
-            eq(joinTokens.hash, hash),
-            eq(joinTokens.poolId, parsed.owner),
-            isNull(joinTokens.revokedAt),
-            or(isNull(joinTokens.expiresAt), gt(joinTokens.expiresAt, new Date())),
-          ),
-        ),
-    );
-    if (rows[0]) p = { kind: "join", id: rows[0].id, poolId: parsed.owner, tokenHash: hash };
+    const r = await poolTokens.check(parsed.owner, hash, activeJoinTokens(c.env));
+    // Busy (too many unknown pools read this second): refused, not remembered, like tenants above.
+    if (!r.ok && r.busy) return null;
+    // Remembered from when Postgres said so, so a revocation still lands within AUTH_CACHE_MS.
+    if (r.ok)
+      return remember(
+        token,
+        { kind: "join", id: r.tokenId, poolId: parsed.owner, tokenHash: hash },
+        r.readAt,
+      );
   }
   return remember(token, p, now);
 }
 
-function remember(token: string, p: Principal | null, now: number): Principal | null {
+function remember(token: string, p: Principal | null, since: number): Principal | null {
   if (cache.size >= CACHE_MAX) cache.clear();
-  cache.set(token, { p, exp: now + AUTH_CACHE_MS });
+  cache.set(token, { p, exp: since + AUTH_CACHE_MS });
   return p;
 }
 

@@ -6,7 +6,7 @@ import { joinTokens, pools } from "../db/schema.ts";
 import { makeToken, newId, sha256Hex } from "../src/domain/ids.ts";
 import { GantryError } from "../src/errors.ts";
 import { withDb } from "../src/lib/pg.ts";
-import { allow } from "./gateway.ts";
+import { allow, poolTokens } from "./gateway.ts";
 import type { HonoEnv } from "./hono-env.ts";
 import { body, errorsWith, IdParam, json, PoolId } from "./schemas.ts";
 import { audit } from "./tenants.ts";
@@ -114,6 +114,7 @@ poolsApp.openapi(
         return t!;
       }),
     );
+    poolTokens.add(id, { id: row.id, hash: row.hash, expiresAt: expiresAt?.getTime() ?? null });
     return c.json({ id: row.id, poolId: id, token, expiresAt: expiresAt?.toISOString() ?? null }, 201);
   },
 );
@@ -152,6 +153,7 @@ poolsApp.openapi(
         await audit(tx, c, "join-token.revoke", null, tokenId, { poolId: id });
       }),
     );
+    poolTokens.remove(id, tokenId);
     return c.body(null, 204);
   },
 );

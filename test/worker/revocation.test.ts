@@ -151,6 +151,33 @@ describe("revocation", () => {
     });
     expect(reg.status).toBe(401);
   });
+
+  it("a join token another isolate created a moment ago registers at once; made-up ones are refused", async () => {
+    const pool = await createPool();
+    // The pool's tokens are now cached in this isolate (read from Postgres by the first registration).
+    await registerWorker(pool.joinToken, 1, "JTNEW");
+    // Made-up tokens for this pool, and for pools that do not exist: 401, never a 5xx.
+    for (const owner of [pool.id, "no-such-pool", pool.id]) {
+      const r = await api("POST", "/v1/workers/register", {
+        token: makeToken("join", owner),
+        body: { hostname: "forged", gpus: [{ index: 0, model: "FAKE" }] },
+      });
+      expectProblem(r, 401, "Unauthorized");
+    }
+    // A token written straight to Postgres, as another isolate's POST /v1/pools/{id}/join-tokens does.
+    const token = makeToken("join", pool.id);
+    const hash = await sha256Hex(token);
+    await withDb(env, (db) =>
+      db.execute(
+        sql`INSERT INTO join_tokens (id, pool_id, hash) VALUES (${`jt_elsewhere_${pool.id}`}, ${pool.id}, ${hash})`,
+      ),
+    );
+    const reg = await api("POST", "/v1/workers/register", {
+      token,
+      body: { hostname: "new-token", gpus: [{ index: 0, model: "FAKE" }] },
+    });
+    expect(reg.status, reg.text).toBe(201);
+  });
 });
 
 describe("keys at rest", () => {

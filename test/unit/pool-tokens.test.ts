@@ -1,0 +1,113 @@
+// The join-token filter in front of Postgres: made-up tokens cost at most one read per pool per second, a
+// token created elsewhere works after the next read, revocation and expiry land, unknown pools are budgeted.
+import { describe, expect, it } from "vitest";
+import { type ActiveJoinToken, PoolTokens } from "../../src/lib/pool-tokens.ts";
+
+function setup(tokens: Record<string, ActiveJoinToken[]>, opts: { coldReadsPerSecond?: number } = {}) {
+  let now = 1_000_000;
+  const reads: string[] = [];
+  const pool = new PoolTokens({
+    now: () => now,
+    sleep: async (ms) => {
+      now += ms;
+    },
+    ...opts,
+  });
+  const load = async (poolId: string) => {
+    reads.push(poolId);
+    return [...(tokens[poolId] ?? [])];
+  };
+  return {
+    pool,
+    reads,
+    load,
+    advance: (ms: number) => {
+      now += ms;
+    },
+    now: () => now,
+  };
+}
+
+const tok = (id: string, expiresAt: number | null = null): ActiveJoinToken => ({
+  id,
+  hash: `h-${id}`,
+  expiresAt,
+});
+
+describe("PoolTokens", () => {
+  it("a spray of made-up tokens for a real pool reads Postgres at most once a second", async () => {
+    const t = setup({ gpu: [tok("jt1")] });
+    let refused = 0;
+    for (let i = 0; i < 3000; i++) {
+      const r = await t.pool.check("gpu", `forged-${i}`, t.load);
+      if (!r.ok && !r.busy) refused++;
+      t.advance(1); // 3,000 requests over ~3 s of their own, plus the waits
+    }
+    expect(refused).toBe(3000);
+    const seconds = Math.ceil((t.now() - 1_000_000) / 1000);
+    expect(t.reads.length).toBeLessThanOrEqual(seconds + 1);
+    // The real token still passes, from the cache.
+    const before = t.reads.length;
+    expect(await t.pool.check("gpu", "h-jt1", t.load)).toMatchObject({ ok: true, tokenId: "jt1" });
+    expect(t.reads.length).toBe(before);
+  });
+
+  it("a token created a moment ago elsewhere is accepted after the next read; a revoked one is refused", async () => {
+    const tokens: Record<string, ActiveJoinToken[]> = { gpu: [tok("old")] };
+    const t = setup(tokens);
+    expect((await t.pool.check("gpu", "h-old", t.load)).ok).toBe(true);
+    tokens.gpu = [tok("old"), tok("new")]; // created in another isolate
+    const r = await t.pool.check("gpu", "h-new", t.load);
+    expect(r).toMatchObject({ ok: true, tokenId: "new" });
+    expect(t.reads).toHaveLength(2);
+    tokens.gpu = [tok("new")]; // "old" revoked elsewhere
+    t.advance(1000);
+    expect(await t.pool.check("gpu", "h-old", t.load)).toEqual({ ok: false, busy: false });
+  });
+
+  it("revocation and creation in this isolate apply at once; an expired token is refused", async () => {
+    const t = setup({ gpu: [tok("a"), tok("soon", 1_000_500)] });
+    expect((await t.pool.check("gpu", "h-a", t.load)).ok).toBe(true);
+    t.pool.remove("gpu", "a");
+    t.pool.add("gpu", tok("b"));
+    expect(await t.pool.check("gpu", "h-b", t.load)).toMatchObject({ ok: true, tokenId: "b" });
+    expect((await t.pool.check("gpu", "h-soon", t.load)).ok).toBe(true);
+    t.advance(600);
+    expect((await t.pool.check("gpu", "h-soon", t.load)).ok).toBe(false);
+  });
+
+  it("made-up pool ids share a budget of reads per second; a pool with tokens is read regardless", async () => {
+    const t = setup({ gpu: [tok("g")] }, { coldReadsPerSecond: 5 });
+    expect((await t.pool.check("gpu", "h-g", t.load)).ok).toBe(true); // one cold read: gpu had no entry
+    t.advance(1000); // a new second: the whole budget
+    // Ten made-up pools in the same second: five are read, five are refused as busy without a read.
+    const results = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => t.pool.check(`nope-${i}`, "x", t.load)),
+    );
+    expect(results.filter((r) => !r.ok && r.busy)).toHaveLength(5);
+    expect(results.filter((r) => !r.ok && !r.busy)).toHaveLength(5);
+    expect(t.reads.filter((p) => p.startsWith("nope-")).length).toBeLessThanOrEqual(10); // read, re-read
+    // The budget is spent, yet the real pool is read again when its read is stale.
+    t.advance(5_000);
+    expect((await t.pool.check("gpu", "h-g", t.load)).ok).toBe(true);
+  });
+
+  it("Postgres unreachable is an error for the caller (a 503), not a refusal, and is not remembered", async () => {
+    const t = setup({ gpu: [tok("g")] });
+    let down = true;
+    const load = async (p: string) => {
+      if (down) throw new Error("connect ECONNREFUSED");
+      return t.load(p);
+    };
+    await expect(t.pool.check("gpu", "h-g", load)).rejects.toThrow(/ECONNREFUSED/);
+    down = false;
+    expect((await t.pool.check("gpu", "h-g", load)).ok).toBe(true);
+  });
+
+  it("concurrent checks of one pool share one read", async () => {
+    const t = setup({ gpu: [tok("g")] });
+    const all = await Promise.all(Array.from({ length: 50 }, () => t.pool.check("gpu", "h-g", t.load)));
+    expect(all.every((r) => r.ok)).toBe(true);
+    expect(t.reads).toHaveLength(1);
+  });
+});
