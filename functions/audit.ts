@@ -10,7 +10,7 @@ import { GantryError } from "../src/errors.ts";
 import { withDb } from "../src/lib/pg.ts";
 import { tenantStub } from "../src/stubs.ts";
 import { decodeCursor, encodeCursor } from "./cursor.ts";
-import { allow, knownTenants, tenantLookup } from "./gateway.ts";
+import { allow, knownTenants, tenantsSince } from "./gateway.ts";
 import type { HonoEnv } from "./hono-env.ts";
 import { errorsWith, Instant, json, Loose } from "./schemas.ts";
 import { validationHook } from "./validation.ts";
@@ -80,7 +80,7 @@ auditApp.openapi(
       conds.push(or(lt(auditLog.at, cur.at), and(eq(auditLog.at, cur.at), lt(auditLog.id, cur.id)))!);
     }
     // Only a tenant that exists: a made-up id must not create an object.
-    if (q.tenant && (await knownTenants.exists(q.tenant, tenantLookup(c.env))) === "yes")
+    if (q.tenant && (await knownTenants.exists(q.tenant, tenantsSince(c.env))) === "yes")
       await tenantStub(c.env, q.tenant).syncHistory();
     const rows = await withDb(c.env, (db) =>
       db
