@@ -7,7 +7,7 @@ import { and, eq, gt, gte, isNull, or } from "drizzle-orm";
 import type { Context, MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
-import { joinTokens, tenants } from "../db/schema.ts";
+import { joinTokens, pools, tenants } from "../db/schema.ts";
 import { parseToken, sha256Hex, timingSafeEqualHex } from "../src/domain/ids.ts";
 import { GantryError, unwrap } from "../src/errors.ts";
 import { KnownTenants } from "../src/lib/known-tenants.ts";
@@ -32,6 +32,21 @@ export const tenantsSince =
         .select({ id: tenants.id, createdAt: tenants.createdAt })
         .from(tenants)
         .where(gte(tenants.createdAt, new Date(since))),
+    );
+    return rows.map((r) => ({ id: r.id, createdAt: r.createdAt.getTime() }));
+  };
+
+/** Pool ids, the same filter as for tenants: join tokens naming a pool nobody created cost no read. */
+export const knownPools = new KnownTenants();
+
+const poolsSince =
+  (env: HonoEnv["Bindings"]) =>
+  async (since: number): Promise<{ id: string; createdAt: number }[]> => {
+    const rows = await withDb(env, (db) =>
+      db
+        .select({ id: pools.id, createdAt: pools.createdAt })
+        .from(pools)
+        .where(gte(pools.createdAt, new Date(since))),
     );
     return rows.map((r) => ({ id: r.id, createdAt: r.createdAt.getTime() }));
   };
@@ -62,6 +77,7 @@ export function clearAuthCache(): void {
   cache.clear();
   knownTenants.clear();
   poolTokens.clear();
+  knownPools.clear();
 }
 
 export const requestId: MiddlewareHandler<HonoEnv> = async (c, next) => {
@@ -181,9 +197,9 @@ async function resolve(c: Context<HonoEnv>, token: string): Promise<Principal | 
       p = { kind: "worker", id: parsed.owner, workerId: parsed.owner, shard, tokenHash: hash };
     }
   } else {
+    if ((await knownPools.exists(parsed.owner, poolsSince(c.env))) === "no")
+      return remember(token, null, now);
     const r = await poolTokens.check(parsed.owner, hash, activeJoinTokens(c.env));
-    // Busy (too many unknown pools read this second): refused, not remembered, like tenants above.
-    if (!r.ok && r.busy) return null;
     // Remembered from when Postgres said so, so a revocation still lands within AUTH_CACHE_MS.
     if (r.ok)
       return remember(

@@ -6,7 +6,7 @@ import { joinTokens, pools } from "../db/schema.ts";
 import { makeToken, newId, sha256Hex } from "../src/domain/ids.ts";
 import { GantryError } from "../src/errors.ts";
 import { withDb } from "../src/lib/pg.ts";
-import { allow, poolTokens } from "./gateway.ts";
+import { allow, knownPools, poolTokens } from "./gateway.ts";
 import type { HonoEnv } from "./hono-env.ts";
 import { body, errorsWith, IdParam, json, PoolId } from "./schemas.ts";
 import { audit } from "./tenants.ts";
@@ -41,6 +41,7 @@ poolsApp.openapi(
         return p;
       }),
     );
+    knownPools.add(row.id);
     return c.json({ id: row.id, name: row.name, createdAt: row.createdAt.toISOString() }, 201);
   },
 );

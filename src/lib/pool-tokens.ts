@@ -3,8 +3,8 @@
 // with a made-up `gjt_…` token (any pool id, any secret) cost a query there: an unauthenticated way to load
 // the database that every history read and admin call shares. Now a pool's tokens are read at most once a
 // second per isolate, whatever the traffic; a token not in the set waits for that next read (so a token
-// created a moment ago in another isolate still works, at most a second later), and ids of pools with no
-// active token count against a budget of reads per second, so a spray of random pool ids is bounded too.
+// created a moment ago in another isolate still works, at most a second later). Pool ids nobody created
+// are refused before this (the gateway's known-pools filter), so reads are bounded by the pools that exist.
 // Plain TypeScript with the read injected, so it is unit-tested in Node.
 
 export interface ActiveJoinToken {
@@ -18,14 +18,12 @@ export interface ActiveJoinToken {
 export type PoolTokensLoad = (poolId: string) => Promise<ActiveJoinToken[]>;
 
 /** readAt: when the answer was read from Postgres (ms), for how long a caller may rely on it. */
-export type JoinCheck = { ok: true; tokenId: string; readAt: number } | { ok: false; busy: boolean };
+export type JoinCheck = { ok: true; tokenId: string; readAt: number } | { ok: false };
 
 export interface PoolTokensOptions {
   now?: () => number;
   /** How long a read of a pool's tokens is used before the next (ms). */
   refreshMs?: number;
-  /** Reads per second for pools without active tokens (made-up ids land here). */
-  coldReadsPerSecond?: number;
   sleep?: (ms: number) => Promise<void>;
 }
 
@@ -38,9 +36,7 @@ const MAX_POOLS = 10_000;
 
 export class PoolTokens {
   private pools = new Map<string, Entry>();
-  private reading = new Map<string, Promise<Entry | null>>();
-  private second = 0;
-  private used = 0;
+  private reading = new Map<string, Promise<Entry>>();
 
   constructor(private opts: PoolTokensOptions = {}) {}
 
@@ -68,11 +64,7 @@ export class PoolTokens {
   async check(poolId: string, hash: string, load: PoolTokensLoad): Promise<JoinCheck> {
     let entry = this.pools.get(poolId);
     // A read older than refreshMs may miss a revocation or a new token: read again first.
-    if (!entry || this.now() - entry.readAt >= this.refreshMs) {
-      const fresh = await this.read(poolId, load, entry);
-      if (!fresh) return { ok: false, busy: true };
-      entry = fresh;
-    }
+    if (!entry || this.now() - entry.readAt >= this.refreshMs) entry = await this.read(poolId, load, entry);
     let found = this.valid(entry, hash);
     let readAt = entry.readAt;
     if (!found) {
@@ -80,11 +72,10 @@ export class PoolTokens {
       const wait = entry.readAt + this.refreshMs - this.now();
       if (wait > 0) await (this.opts.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms))))(wait);
       const next = await this.read(poolId, load, entry);
-      if (!next) return { ok: false, busy: true };
       found = this.valid(next, hash);
       readAt = next.readAt;
     }
-    return found ? { ok: true, tokenId: found.id, readAt } : { ok: false, busy: false };
+    return found ? { ok: true, tokenId: found.id, readAt } : { ok: false };
   }
 
   private valid(entry: Entry, hash: string): ActiveJoinToken | null {
@@ -92,16 +83,13 @@ export class PoolTokens {
     return t && (t.expiresAt === null || t.expiresAt > this.now()) ? t : null;
   }
 
-  /** One read per pool at a time, at most one per refreshMs; null when the cold-read budget is spent. */
-  private read(poolId: string, load: PoolTokensLoad, prev: Entry | undefined): Promise<Entry | null> {
+  /** One read per pool at a time (callers space them refreshMs apart). */
+  private read(poolId: string, load: PoolTokensLoad, prev: Entry | undefined): Promise<Entry> {
     const current = this.pools.get(poolId);
     if (current && current !== prev) return Promise.resolve(current); // someone read it meanwhile
     const pending = this.reading.get(poolId);
     if (pending) return pending;
-    // Pools that had active tokens are read without the budget: legitimate registrations keep working
-    // while made-up pool ids use it up.
-    if (!(prev && prev.tokens.size > 0) && !this.takeColdRead()) return Promise.resolve(null);
-    const p = (async (): Promise<Entry | null> => {
+    const p = (async (): Promise<Entry> => {
       // A throw (Postgres unreachable) goes to the caller: "cannot tell" is a 503, not a refusal.
       const tokens = await load(poolId);
       const entry: Entry = { tokens: new Map(tokens.map((t) => [t.hash, t])), readAt: this.now() };
@@ -111,16 +99,5 @@ export class PoolTokens {
     })().finally(() => this.reading.delete(poolId));
     this.reading.set(poolId, p);
     return p;
-  }
-
-  private takeColdRead(): boolean {
-    const second = Math.floor(this.now() / 1000);
-    if (second !== this.second) {
-      this.second = second;
-      this.used = 0;
-    }
-    if (this.used >= (this.opts.coldReadsPerSecond ?? 20)) return false;
-    this.used++;
-    return true;
   }
 }
