@@ -11,8 +11,8 @@ import { joinTokens, pools, tenants } from "../db/schema.ts";
 import { parseToken, sha256Hex, timingSafeEqualHex } from "../src/domain/ids.ts";
 import { GantryError, unwrap } from "../src/errors.ts";
 import { KnownTenants } from "../src/lib/known-tenants.ts";
+import { type OwnerToken, OwnerTokens } from "../src/lib/owner-tokens.ts";
 import { withDb } from "../src/lib/pg.ts";
-import { type ActiveJoinToken, PoolTokens } from "../src/lib/pool-tokens.ts";
 import { fleetStub, shardOfWorker, tenantStub } from "../src/stubs.ts";
 import type { HonoEnv, Principal } from "./hono-env.ts";
 import { problem } from "./problem.ts";
@@ -52,11 +52,14 @@ const poolsSince =
   };
 
 /** Join tokens per pool: made-up join tokens cost Postgres at most one read per pool per second. */
-export const poolTokens = new PoolTokens();
+export const poolTokens = new OwnerTokens();
+
+/** Each worker's token: made-up worker tokens cost its fleet shard at most one call per second. */
+export const workerTokens = new OwnerTokens();
 
 const activeJoinTokens =
   (env: HonoEnv["Bindings"]) =>
-  async (poolId: string): Promise<ActiveJoinToken[]> => {
+  async (poolId: string): Promise<OwnerToken[]> => {
     const rows = await withDb(env, (db) =>
       db
         .select({ id: joinTokens.id, hash: joinTokens.hash, expiresAt: joinTokens.expiresAt })
@@ -77,6 +80,7 @@ export function clearAuthCache(): void {
   cache.clear();
   knownTenants.clear();
   poolTokens.clear();
+  workerTokens.clear();
   knownPools.clear();
 }
 
@@ -193,8 +197,20 @@ async function resolve(c: Context<HonoEnv>, token: string): Promise<Principal | 
     }
   } else if (parsed.kind === "worker") {
     const shard = shardOfWorker(parsed.owner);
-    if (shard && (await fleetStub(c.env, shard).authenticate(parsed.owner, hash))) {
-      p = { kind: "worker", id: parsed.owner, workerId: parsed.owner, shard, tokenHash: hash };
+    if (shard) {
+      const r = await workerTokens.check(parsed.owner, hash, async (workerId) => {
+        const h = await fleetStub(c.env, shard).tokenHash(workerId);
+        return h ? [{ id: workerId, hash: h, expiresAt: null }] : [];
+      });
+      const worker = {
+        kind: "worker",
+        id: parsed.owner,
+        workerId: parsed.owner,
+        shard,
+        tokenHash: hash,
+      } as const;
+      // Remembered from when the shard said so (see join tokens below).
+      if (r.ok) return remember(token, worker, r.readAt);
     }
   } else {
     if ((await knownPools.exists(parsed.owner, poolsSince(c.env))) === "no")

@@ -98,8 +98,10 @@ export class FleetShard extends DurableObject<Env> {
     return { ok: true, w };
   }
 
-  async authenticate(workerId: string, tokenHash: string): Promise<boolean> {
-    return this.authed(workerId, tokenHash).ok;
+  /** The worker's token digest, for the gateway's per-isolate cache (null: unknown or gone). */
+  async tokenHash(workerId: string): Promise<string | null> {
+    const w = this.store.worker(workerId);
+    return w && w.state !== "left" ? w.token_hash : null;
   }
 
   // ------------------------------------------------------------------ agent calls

@@ -16,6 +16,7 @@ import {
   createTenant,
   env,
   expectProblem,
+  heartbeat,
   registerWorker,
   submit,
 } from "./helpers.ts";
@@ -177,6 +178,26 @@ describe("revocation", () => {
       body: { hostname: "new-token", gpus: [{ index: 0, model: "FAKE" }] },
     });
     expect(reg.status, reg.text).toBe(201);
+  });
+});
+
+describe("forged worker tokens", () => {
+  it("a made-up token for a real worker id is refused; the worker's own token keeps working", async () => {
+    const pool = await createPool();
+    const w = await registerWorker(pool.joinToken, 1, "FORGEDW");
+    await heartbeat(w); // its token is now known to this isolate
+    clearAuthCache();
+    for (let i = 0; i < 3; i++) {
+      const r = await api("POST", `/v1/workers/${w.workerId}/heartbeat`, {
+        token: makeToken("worker", w.workerId),
+        body: { running: [] },
+      });
+      expectProblem(r, 401, "Unauthorized");
+      expect((await heartbeat(w)).assignments).toEqual([]); // the real one, in between
+    }
+    // A worker registered a moment ago (its token issued by another call) works at once.
+    const w2 = await registerWorker(pool.joinToken, 1, "FORGEDW");
+    expect((await heartbeat(w2)).assignments).toEqual([]);
   });
 });
 

@@ -1,12 +1,13 @@
-// The join-token filter in front of Postgres: made-up tokens cost at most one read per pool per second, a
-// token created elsewhere works after the next read, revocation and expiry land.
+// The token filter in front of Postgres (join tokens) and the fleet shards (worker tokens): made-up tokens
+// cost at most one read per owner per second, a token issued elsewhere works after the next read,
+// revocation and expiry land.
 import { describe, expect, it } from "vitest";
-import { type ActiveJoinToken, PoolTokens } from "../../src/lib/pool-tokens.ts";
+import { type OwnerToken, OwnerTokens } from "../../src/lib/owner-tokens.ts";
 
-function setup(tokens: Record<string, ActiveJoinToken[]>) {
+function setup(tokens: Record<string, OwnerToken[]>) {
   let now = 1_000_000;
   const reads: string[] = [];
-  const pool = new PoolTokens({
+  const pool = new OwnerTokens({
     now: () => now,
     sleep: async (ms) => {
       now += ms;
@@ -27,13 +28,13 @@ function setup(tokens: Record<string, ActiveJoinToken[]>) {
   };
 }
 
-const tok = (id: string, expiresAt: number | null = null): ActiveJoinToken => ({
+const tok = (id: string, expiresAt: number | null = null): OwnerToken => ({
   id,
   hash: `h-${id}`,
   expiresAt,
 });
 
-describe("PoolTokens", () => {
+describe("OwnerTokens (join tokens per pool, a worker's token)", () => {
   it("a spray of made-up tokens for a real pool reads Postgres at most once a second", async () => {
     const t = setup({ gpu: [tok("jt1")] });
     let refused = 0;
@@ -52,7 +53,7 @@ describe("PoolTokens", () => {
   });
 
   it("a token created a moment ago elsewhere is accepted after the next read; a revoked one is refused", async () => {
-    const tokens: Record<string, ActiveJoinToken[]> = { gpu: [tok("old")] };
+    const tokens: Record<string, OwnerToken[]> = { gpu: [tok("old")] };
     const t = setup(tokens);
     expect((await t.pool.check("gpu", "h-old", t.load)).ok).toBe(true);
     tokens.gpu = [tok("old"), tok("new")]; // created in another isolate
