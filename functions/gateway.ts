@@ -10,7 +10,7 @@ import { cors } from "hono/cors";
 import { joinTokens, pools, tenants } from "../db/schema.ts";
 import { parseToken, sha256Hex, timingSafeEqualHex } from "../src/domain/ids.ts";
 import { GantryError, unwrap } from "../src/errors.ts";
-import { KnownTenants } from "../src/lib/known-tenants.ts";
+import { KnownTenants, type TenantsSince } from "../src/lib/known-tenants.ts";
 import { type OwnerToken, OwnerTokens } from "../src/lib/owner-tokens.ts";
 import { withDb } from "../src/lib/pg.ts";
 import { fleetStub, shardOfWorker, tenantStub } from "../src/stubs.ts";
@@ -24,32 +24,25 @@ const cache = new Map<string, { p: Principal | null; exp: number }>();
 /** Tenant ids known to exist: forged owner ids are refused before any tenant object is touched. */
 export const knownTenants = new KnownTenants();
 
-export const tenantsSince =
-  (env: HonoEnv["Bindings"]) =>
-  async (since: number): Promise<{ id: string; createdAt: number }[]> => {
+/** Ids of `table` (tenants or pools) created at or after `since`: what the id sets read. */
+const idsSince =
+  (table: typeof tenants | typeof pools) =>
+  (env: HonoEnv["Bindings"]): TenantsSince =>
+  async (since) => {
     const rows = await withDb(env, (db) =>
       db
-        .select({ id: tenants.id, createdAt: tenants.createdAt })
-        .from(tenants)
-        .where(gte(tenants.createdAt, new Date(since))),
+        .select({ id: table.id, createdAt: table.createdAt })
+        .from(table as typeof tenants) // one table type: drizzle's from() takes no union
+        .where(gte(table.createdAt, new Date(since))),
     );
     return rows.map((r) => ({ id: r.id, createdAt: r.createdAt.getTime() }));
   };
+
+export const tenantsSince = idsSince(tenants);
 
 /** Pool ids, the same filter as for tenants: join tokens naming a pool nobody created cost no read. */
 export const knownPools = new KnownTenants();
-
-const poolsSince =
-  (env: HonoEnv["Bindings"]) =>
-  async (since: number): Promise<{ id: string; createdAt: number }[]> => {
-    const rows = await withDb(env, (db) =>
-      db
-        .select({ id: pools.id, createdAt: pools.createdAt })
-        .from(pools)
-        .where(gte(pools.createdAt, new Date(since))),
-    );
-    return rows.map((r) => ({ id: r.id, createdAt: r.createdAt.getTime() }));
-  };
+const poolsSince = idsSince(pools);
 
 /** Join tokens per pool: made-up join tokens cost Postgres at most one read per pool per second. */
 export const poolTokens = new OwnerTokens();
